@@ -1,0 +1,139 @@
+# taskgate: one non-recursive Makefile.
+#   make            build everything into build/
+#   make run        start taskgate for real (lighttpd on 127.0.0.1:$(PORT))
+#   make test       unit + integration tests; last line "N passed, N failed"
+#   make bench      throughput ratios against a do-nothing FastCGI floor
+#   make valgrind   the unit tests under valgrind
+#   make deps       install missing Debian packages (as root), else print the command
+# Switches: SANITIZE=address,undefined  STATIC=1  PREFIX=/usr/local  DESTDIR=
+
+CC      ?= cc
+PORT    ?= 8080
+STATE_DIR ?= $(CURDIR)/state
+PREFIX  ?= /usr/local
+BUILD   := build
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wwrite-strings \
+           -Wvla -Wnull-dereference -Wdouble-promotion -Wimplicit-fallthrough \
+           -Wno-unused-parameter -Wno-format-truncation
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Werror -MMD -MP \
+           -DTASKGATE_STATE_DIR='"$(PREFIX)/var/lib/taskgate"'
+LDFLAGS ?=
+
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+# Libraries: libfcgi (FastCGI), yajl (JSON), libcurl (backends), libuuid (ids),
+# libcrypto (SHA-256 and constant-time compare).
+ifeq ($(STATIC),1)
+LIBS    := -Wl,-Bstatic -lfcgi -lyajl_s -luuid -Wl,-Bdynamic -lcurl -lcrypto -lm
+else
+LIBS    := -lfcgi -lyajl -lcurl -luuid -lcrypto -lm
+endif
+
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CGI_SRC := $(wildcard cgi-bin/*.c)
+CGI_OBJ := $(CGI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/cgi-bin/openapi_data.o
+CRON_SRC := $(wildcard cron/*.c)
+CRON_BIN := $(CRON_SRC:cron/%.c=$(BUILD)/cron/%)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+MOCK_SRC := $(wildcard tests/mock/*.c)
+MOCK_BIN := $(BUILD)/tests/mock_backend
+FLOOR_BIN := $(BUILD)/tests/floor.fcgi
+
+PROGRAM := $(BUILD)/taskgate.fcgi
+
+DEB_BUILD := gcc make pkg-config libfcgi-dev libyajl-dev libcurl4-openssl-dev uuid-dev libssl-dev
+DEB_TEST  := lighttpd libcmocka-dev libmicrohttpd-dev curl jq wrk valgrind procps
+DEB_RUN   := lighttpd curl
+
+.PHONY: all deps run test unit integration bench valgrind install clean format
+
+all: $(PROGRAM) $(CRON_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC  $<"; $(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/cgi-bin/openapi_data.c: cgi-bin/openapi.json
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from cgi-bin/openapi.json */'; \
+	   echo 'const char openapi_json[] = {'; \
+	   od -An -v -tx1 $< | sed 's/[0-9a-f][0-9a-f]/0x&,/g'; \
+	   echo '0};'; \
+	   echo 'const unsigned long openapi_json_len = sizeof openapi_json - 1;'; } > $@
+
+$(BUILD)/cgi-bin/openapi_data.o: $(BUILD)/cgi-bin/openapi_data.c
+	$(CC) -std=c11 -c $< -o $@
+
+$(PROGRAM): $(CGI_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/cron/%: $(BUILD)/cron/%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(MOCK_BIN): $(MOCK_SRC:%.c=$(BUILD)/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -lcurl -lyajl -lpthread
+
+$(FLOOR_BIN): $(BUILD)/tests/bench/floor.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi
+
+$(BUILD)/tests/unit/%.o: CFLAGS += -Wno-missing-prototypes
+$(BUILD)/tests/mock/%.o: CFLAGS += -Wno-missing-prototypes
+
+deps:
+	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "deps: missing packages; run as root:"; \
+	  echo "  apt-get update && apt-get install -y$$missing"; exit 1; fi
+
+run: deps all $(MOCK_BIN)
+	PORT=$(PORT) STATE_DIR=$(STATE_DIR) BUILD=$(CURDIR)/$(BUILD) DEMO=$(DEMO) \
+	  sh apache-conf/run-lighttpd.sh
+
+test: deps all $(UNIT_BIN) $(MOCK_BIN)
+	@BUILD=$(CURDIR)/$(BUILD) bash tests/run-all.sh
+
+unit: all $(UNIT_BIN)
+	@BUILD=$(CURDIR)/$(BUILD) ONLY=unit bash tests/run-all.sh
+
+integration: all $(MOCK_BIN)
+	@BUILD=$(CURDIR)/$(BUILD) ONLY=integration bash tests/run-all.sh
+
+bench: deps all $(MOCK_BIN) $(FLOOR_BIN)
+	@BUILD=$(CURDIR)/$(BUILD) bash tests/bench/run.sh
+
+valgrind: all $(UNIT_BIN)
+	@BUILD=$(CURDIR)/$(BUILD) VALGRIND=1 ONLY=unit bash tests/run-all.sh
+
+install: all
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/taskgate/cgi-bin $(DESTDIR)$(PREFIX)/lib/taskgate/cron \
+	  $(DESTDIR)$(PREFIX)/share/taskgate
+	install -m 0755 $(PROGRAM) $(DESTDIR)$(PREFIX)/lib/taskgate/cgi-bin/taskgate.fcgi
+	for b in $(CRON_BIN); do install -m 0755 $$b $(DESTDIR)$(PREFIX)/lib/taskgate/cron/; done
+	install -m 0644 apache-conf/* $(DESTDIR)$(PREFIX)/share/taskgate/
+
+format:
+	clang-format -i lib/*.[ch] cgi-bin/*.[ch] cron/*.c tests/unit/*.c tests/mock/*.c
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,38 @@
+/* app: what the route handlers share inside the FastCGI program. */
+#ifndef TASKGATE_APP_H
+#define TASKGATE_APP_H
+
+#include "../lib/http.h"
+#include "../lib/router.h"
+
+#define TASKGATE_VERSION "0.1.0"
+
+/* Route flags. */
+#define R_PUBLIC 0u	     /* no token */
+#define R_CLIENT (1u << 0)   /* client or admin token */
+#define R_ADMIN (1u << 1)    /* admin token */
+#define R_SELF_AUTH (1u << 2) /* the handler authenticates (callbacks, heartbeats) */
+#define R_JSON_BODY (1u << 3) /* body must be a JSON document */
+#define R_OPT_BODY (1u << 4)  /* a JSON body is optional */
+
+extern const struct route app_routes[];
+extern const size_t app_route_count;
+
+/* Answers a problem for a store error code (404, 409, 503 + Retry-After, 500). */
+int app_store_problem(struct http_resp *rs, int rc, const char *what, const char *id);
+
+/* Work to run after the response has been sent (FCGX_Finish_r), in this process. */
+typedef void app_after_fn(void *arg);
+void app_after(app_after_fn *fn, void *arg);
+
+/* handlers */
+int api_health(struct http_req *rq, struct http_resp *rs);
+int api_openapi(struct http_req *rq, struct http_resp *rs);
+int api_servers_create(struct http_req *rq, struct http_resp *rs);
+int api_servers_list(struct http_req *rq, struct http_resp *rs);
+int api_servers_get(struct http_req *rq, struct http_resp *rs);
+int api_servers_maintenance(struct http_req *rq, struct http_resp *rs);
+int api_servers_delete(struct http_req *rq, struct http_resp *rs);
+int api_servers_heartbeat(struct http_req *rq, struct http_resp *rs);
+
+#endif

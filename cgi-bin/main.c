@@ -1,0 +1,280 @@
+/* taskgate.fcgi: the one FastCGI program behind every /api/v2 route.
+ *
+ * Started by a FastCGI manager (lighttpd mod_fastcgi, Apache mod_fcgid) it loops
+ * on FCGX_Accept_r; started as plain CGI (FCGX_IsCGI) it serves one request from
+ * stdin/stdout. `taskgate.fcgi init` creates the state tree and config.json. */
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "../lib/auth.h"
+#include "../lib/config.h"
+#include "../lib/log.h"
+#include "../lib/store.h"
+#include "../lib/util.h"
+#include "app.h"
+
+extern char **environ;
+
+#define BODY_HARD_CAP (120 * 1024) /* below mod_fcgid's 128 KiB FcgidMaxRequestLen */
+#define AFTER_MAX 8
+
+static struct {
+	app_after_fn *fn;
+	void *arg;
+} after_queue[AFTER_MAX];
+static int after_count;
+
+static volatile sig_atomic_t in_request, stop_requested;
+
+void app_after(app_after_fn *fn, void *arg)
+{
+	if (after_count < AFTER_MAX) {
+		after_queue[after_count].fn = fn;
+		after_queue[after_count].arg = arg;
+		after_count++;
+	}
+}
+
+static void run_after(void)
+{
+	/* Entries may queue more entries; the bound keeps this finite. */
+	for (int i = 0; i < after_count && i < AFTER_MAX; i++)
+		after_queue[i].fn(after_queue[i].arg);
+	after_count = 0;
+}
+
+int app_store_problem(struct http_resp *rs, int rc, const char *what, const char *id)
+{
+	switch (rc) {
+	case STORE_NOENT:
+		return http_problem(rs, 404, NULL, "no %s with id '%s'", what, id);
+	case STORE_INVALID:
+		return http_problem(rs, 404, NULL, "no %s with that id (ids are 1 to 64 letters, "
+						   "digits, '-' and '_')", what);
+	case STORE_EXISTS:
+		return http_problem(rs, 409, "id", "a %s with id '%s' already exists", what, id);
+	case STORE_BUSY:
+		http_header(rs, "Retry-After", "1");
+		return http_problem(rs, 503, NULL, "the %s is locked by another request; retry",
+				    what);
+	case STORE_CORRUPT:
+		return http_problem(rs, 500, NULL,
+				    "the stored %s was damaged and has been quarantined", what);
+	default:
+		return http_problem(rs, 500, NULL, "the state tree could not be written");
+	}
+}
+
+/* ---- I/O bindings ---- */
+
+static ssize_t fcgx_read(void *ctx, char *dst, size_t n)
+{
+	FCGX_Request *r = ctx;
+	return FCGX_GetStr(dst, (int)(n > 65536 ? 65536 : n), r->in);
+}
+
+static int fcgx_write(void *ctx, const char *src, size_t n)
+{
+	FCGX_Request *r = ctx;
+	return FCGX_PutStr(src, (int)n, r->out) == (int)n ? 0 : -1;
+}
+
+static ssize_t stdio_read(void *ctx, char *dst, size_t n)
+{
+	(void)ctx;
+	return (ssize_t)fread(dst, 1, n, stdin);
+}
+
+static int stdio_write(void *ctx, const char *src, size_t n)
+{
+	(void)ctx;
+	return fwrite(src, 1, n, stdout) == n ? 0 : -1;
+}
+
+/* ---- one request ---- */
+
+static size_t body_limit(void)
+{
+	return (size_t)config_int("maxBodyBytes", 100 * 1024, 1024, BODY_HARD_CAP);
+}
+
+static bool content_type_is_json(const char *ct)
+{
+	if (!ct || !*ct)
+		return true; /* curl -d without -H sends form type; tolerate absence only */
+	size_t n = strcspn(ct, ";");
+	while (n && ct[n - 1] == ' ')
+		n--;
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+static int authorize(const struct route *r, struct http_req *rq, struct http_resp *rs)
+{
+	rq->token = auth_bearer(rq->authorization);
+	rq->auth = auth_level_of(rq->token);
+	if (r->flags & (R_CLIENT | R_ADMIN)) {
+		if (!rq->token) {
+			http_header(rs, "WWW-Authenticate", "Bearer realm=\"taskgate\"");
+			return http_problem(rs, 401, NULL,
+					    "this route needs 'Authorization: Bearer <token>'");
+		}
+		int need = (r->flags & R_ADMIN) ? AUTH_ADMIN : AUTH_CLIENT;
+		if (rq->auth < need)
+			return http_problem(rs, 403, NULL, "the token does not grant %s access",
+					    need == AUTH_ADMIN ? "admin" : "client");
+	}
+	return 0;
+}
+
+static int parse_body(const struct route *r, struct http_req *rq, struct http_resp *rs)
+{
+	if (!(r->flags & (R_JSON_BODY | R_OPT_BODY)))
+		return 0;
+	if (rq->body.len == 0) {
+		if (r->flags & R_OPT_BODY)
+			return 0;
+		return http_problem(rs, 400, "", "this route needs a JSON request body");
+	}
+	if (!content_type_is_json(rq->content_type))
+		return http_problem(rs, 415, NULL, "the body must be application/json");
+	struct buf err = BUF_INIT;
+	struct json_limits lim = json_default_limits;
+	lim.max_bytes = BODY_HARD_CAP;
+	lim.max_depth = 32;
+	rq->json = json_parse(rq->body.data, rq->body.len, &lim, &err);
+	int status = 0;
+	if (!rq->json)
+		status = http_problem(rs, 400, "", "the body is not valid JSON: %s", buf_str(&err));
+	else if (!YAJL_IS_OBJECT(rq->json))
+		status = http_problem(rs, 400, "", "the body must be a JSON object");
+	buf_free(&err);
+	return status;
+}
+
+static void handle(const struct http_io *io)
+{
+	struct http_req rq;
+	struct http_resp rs;
+	int64_t started = mono_ms();
+	http_resp_init(&rs);
+	bool config_ok = config_refresh() == 0;
+
+	int status = http_req_read(&rq, io, body_limit());
+	if (!rq.request_id[0])
+		random_hex(rq.request_id, 8);
+	log_set_request_id(rq.request_id);
+	http_header(&rs, "X-Request-Id", "%s", rq.request_id);
+
+	if (status == 413) {
+		http_problem(&rs, 413, NULL, "the body is larger than %zu bytes", body_limit());
+	} else if (status) {
+		http_problem(&rs, status, NULL, "the request body could not be read");
+	} else if (!config_ok) {
+		http_problem(&rs, 500, NULL,
+			     "the state tree has no readable config.json; run 'taskgate.fcgi init'");
+	} else {
+		struct buf allow = BUF_INIT;
+		int miss = 0;
+		const struct route *r =
+			router_match(app_routes, app_route_count, &rq, &miss, &allow);
+		if (!r) {
+			if (miss == 405) {
+				http_header(&rs, "Allow", "%s", buf_str(&allow));
+				http_problem(&rs, 405, NULL, "%s is not allowed here; allowed: %s",
+					     rq.method, buf_str(&allow));
+			} else {
+				http_problem(&rs, 404, NULL, "no route for this path");
+			}
+		} else if (authorize(r, &rq, &rs) == 0 && parse_body(r, &rq, &rs) == 0) {
+			rs.status = r->handler(&rq, &rs);
+		}
+		buf_free(&allow);
+	}
+	if (rs.status >= 500)
+		log_error("%s %s -> %d", rq.method, rq.path ? rq.path : "?", rs.status);
+	if (strcmp(rq.method, "HEAD") == 0)
+		buf_reset(&rs.body); /* keep Content-Length of the GET answer */
+	http_resp_send(&rs, io);
+	if (config_bool("logRequests", false))
+		log_info("%s %s %d %lldms", rq.method, rq.path ? rq.path : "?", rs.status,
+			 (long long)(mono_ms() - started));
+	http_req_free(&rq);
+	http_resp_free(&rs);
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	/* Between requests nothing is half done: leave now. Inside one, finish it;
+	 * the loop checks the flag. */
+	if (!in_request)
+		_exit(0);
+	stop_requested = 1;
+}
+
+static int serve_fastcgi(void)
+{
+	FCGX_Request req;
+	if (FCGX_InitRequest(&req, 0, 0) != 0)
+		return 1;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	while (!stop_requested && FCGX_Accept_r(&req) >= 0) {
+		in_request = 1;
+		struct http_io io = {fcgx_read, fcgx_write, &req, req.envp};
+		handle(&io);
+		FCGX_Finish_r(&req);
+		run_after();
+		log_set_request_id(NULL);
+		in_request = 0;
+	}
+	FCGX_Free(&req, 1);
+	return 0;
+}
+
+static int serve_cgi(void)
+{
+	struct http_io io = {stdio_read, stdio_write, NULL, environ};
+	handle(&io);
+	fflush(stdout);
+	run_after();
+	return 0;
+}
+
+static int cmd_init(void)
+{
+	if (config_init_tree(getenv("ADMIN_TOKEN"), getenv("CLIENT_TOKEN"),
+			     getenv("PUBLIC_URL")) < 0) {
+		fprintf(stderr, "taskgate: cannot initialise %s\n", config_state_dir());
+		return 1;
+	}
+	printf("state tree ready: %s\n", config_state_dir());
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	log_set_program("taskgate");
+	if (argc > 1 && strcmp(argv[1], "init") == 0)
+		return cmd_init();
+	if (argc > 1) {
+		fprintf(stderr, "usage: %s [init]\n", argv[0]);
+		return 2;
+	}
+	if (store_init(config_state_dir()) < 0)
+		log_error("state tree %s is not usable", config_state_dir());
+	if (FCGX_Init() != 0)
+		return 1;
+	int rc = FCGX_IsCGI() ? serve_cgi() : serve_fastcgi();
+	config_free();
+	return rc;
+}

@@ -1,0 +1,16 @@
+/* The route table: every /api/v2 route, its handler and what it requires. The
+ * OpenAPI document (openapi.json) must describe each of these; a test checks it. */
+#include "app.h"
+
+const struct route app_routes[] = {
+	{"GET", "/api/v2/health", api_health, R_PUBLIC},
+	{"GET", "/api/v2/openapi.json", api_openapi, R_PUBLIC},
+	{"POST", "/api/v2/servers", api_servers_create, R_ADMIN | R_JSON_BODY},
+	{"GET", "/api/v2/servers", api_servers_list, R_CLIENT},
+	{"GET", "/api/v2/servers/:id", api_servers_get, R_CLIENT},
+	{"DELETE", "/api/v2/servers/:id", api_servers_delete, R_ADMIN},
+	{"PUT", "/api/v2/servers/:id/maintenance", api_servers_maintenance, R_ADMIN | R_JSON_BODY},
+	{"POST", "/api/v2/servers/:id/heartbeat", api_servers_heartbeat, R_SELF_AUTH | R_OPT_BODY},
+};
+
+const size_t app_route_count = sizeof app_routes / sizeof app_routes[0];

@@ -1,0 +1,18 @@
+/* log: one line per event on stderr, which lighttpd and Apache keep in their error
+ * log. Every line carries the current request id so an operator can follow one
+ * request. Callers never pass tokens or callback secrets; log_* additionally
+ * replaces control characters so a client cannot forge log lines. */
+#ifndef TASKGATE_LOG_H
+#define TASKGATE_LOG_H
+
+void log_set_program(const char *name);
+void log_set_request_id(const char *rid); /* copied; NULL or "" clears */
+const char *log_request_id(void);
+void log_set_verbose(int on); /* per-request access lines */
+int log_verbose(void);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,32 @@
+/* util: time, randomness and ids; small things every module needs. */
+#ifndef TASKGATE_UTIL_H
+#define TASKGATE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds since the Unix epoch (wall clock: stored in files, compared across
+ * hosts with a margin). */
+int64_t now_ms(void);
+/* Milliseconds from a monotonic clock, for timeouts inside one process. */
+int64_t mono_ms(void);
+void sleep_ms(unsigned ms);
+
+/* Fills out with n cryptographically random bytes (getrandom). Aborts on failure:
+ * a secret we cannot make random must not be made at all. */
+void random_bytes(void *out, size_t n);
+/* Writes 2*n lowercase hex digits of n random bytes plus NUL into out. */
+void random_hex(char *out, size_t n);
+/* A new lowercase RFC 4122 random UUID (libuuid), 36 chars + NUL. */
+void uuid_new(char out[37]);
+
+/* Hex-encoded SHA-256 of data (libcrypto), 64 chars + NUL. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+/* Constant-time comparison of two equal-length byte strings; false if lengths differ. */
+bool secure_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds. */
+void format_time_ms(int64_t ms, char out[32]);
+
+#endif

@@ -1,0 +1,246 @@
+/*
+ * mock.h - shared declarations of the mock inference backend used by the
+ * taskgate integration tests (see README.md in this directory).
+ *
+ * Module map:
+ *   mock_backend.c  main(): options, signals, daemon start/stop
+ *   mock_routes.c   HTTP routing and the Cog / http-json / control handlers
+ *   mock_core.c     runtime settings, slots, predictions and their workers
+ *   mock_payload.c  JSON documents describing a prediction
+ *   mock_reqlog.c   log of received requests (GET /__requests)
+ *   mock_webhook.c  outgoing webhook / callback delivery (libcurl)
+ *   mock_util.c     string buffer, JSON helpers, clocks
+ */
+#ifndef TASKGATE_MOCK_H
+#define TASKGATE_MOCK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <yajl/yajl_tree.h>
+
+/* ---- limits: every input and every wait is bounded ---------------------- */
+
+#define MOCK_MAX_BODY (1024u * 1024u)    /* request bodies above -> 413 */
+#define MOCK_LOG_BODY_MAX 4096u          /* bytes of body kept in the log */
+#define MOCK_MAX_REQUESTS 10000u         /* newest requests kept in the log */
+#define MOCK_MAX_PREDICTIONS 10000u      /* prediction records kept */
+#define MOCK_MAX_SLOTS 1024u
+#define MOCK_MAX_DELAY_MS 600000u        /* 10 minutes */
+#define MOCK_HANG_MS 60000u              /* "hang" mode holds a request this long */
+#define MOCK_MAX_ID 128u                 /* prediction id length */
+#define MOCK_MAX_JSON_DEPTH 64           /* nesting accepted in request bodies */
+#define MOCK_SYNC_GRACE_MS 30000         /* sync waits: delay + this at most */
+#define MOCK_WEBHOOK_TIMEOUT_MS 5000L
+#define MOCK_WEBHOOK_RETRIES 3           /* extra attempts for terminal webhooks */
+#define MOCK_WEBHOOK_PAUSE_MS 200u
+
+/* ---- enums --------------------------------------------------------------- */
+
+enum protocol { PROTO_COG, PROTO_HTTP_JSON };
+
+enum mode {
+    MODE_OK,
+    MODE_FAIL,
+    MODE_NO_CALLBACK,
+    MODE_BUSY,
+    MODE_STARTING,
+    MODE_BAD_INPUT,
+    MODE_ERROR500,
+    MODE_HANG,
+    MODE_FLAP,
+};
+
+/* Cog's health-check statuses. */
+enum health {
+    HEALTH_READY,
+    HEALTH_BUSY,
+    HEALTH_STARTING,
+    HEALTH_SETUP_FAILED,
+    HEALTH_DEFUNCT,
+    HEALTH_UNHEALTHY,
+};
+
+enum pred_status {
+    PRED_STARTING,
+    PRED_PROCESSING,
+    PRED_SUCCEEDED,
+    PRED_FAILED,
+    PRED_CANCELED,
+};
+
+bool mode_parse(const char *s, enum mode *out);
+const char *mode_name(enum mode m);
+bool health_parse(const char *s, enum health *out);
+const char *health_name(enum health h);
+const char *pred_status_name(enum pred_status s);
+bool pred_status_terminal(enum pred_status s);
+
+/* ---- immutable configuration (set once in main, read everywhere) --------- */
+
+struct mock_config {
+    enum protocol protocol;
+    unsigned port;
+    const char *port_file;     /* NULL: none */
+    const char *name;          /* reported as output.server */
+    const char *webhook_token; /* NULL: no Authorization header on webhooks */
+    bool async;                /* http-json: 202 + callback */
+    unsigned max_seconds;      /* self-stop after this long (safety net) */
+};
+
+extern struct mock_config g_cfg;
+
+/* ---- mock_util.c --------------------------------------------------------- */
+
+/* Growable NUL-terminated string. Allocation failure aborts the process:
+ * this is a test tool, and a half-built response would only hide the OOM. */
+struct strbuf {
+    char *buf;
+    size_t len;
+    size_t cap;
+};
+
+void sb_init(struct strbuf *sb);
+void sb_free(struct strbuf *sb);
+void sb_append(struct strbuf *sb, const char *data, size_t len);
+void sb_puts(struct strbuf *sb, const char *s);
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends s (len bytes) as a quoted JSON string; invalid UTF-8 -> U+FFFD. */
+void sb_json_str(struct strbuf *sb, const char *s, size_t len);
+/* Appends a quoted JSON string, or null when s is NULL. */
+void sb_json_cstr_or_null(struct strbuf *sb, const char *s);
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+char *xstrdup(const char *s);
+
+/* Largest n <= len such that s[0..n) does not end inside a UTF-8 sequence. */
+size_t utf8_trim_len(const char *s, size_t len);
+
+/* Parses a JSON document of at most MOCK_MAX_JSON_DEPTH nesting levels.
+ * Returns NULL (and a message in err) when it is not valid JSON. */
+yajl_val json_parse(const char *text, size_t len, char *err, size_t errlen);
+yajl_val json_member(yajl_val obj, const char *key);
+/* Serializes a parsed value back to compact JSON. */
+void json_write(struct strbuf *sb, yajl_val v);
+
+int64_t clock_mono_ms(void);
+int64_t clock_epoch_us(void);
+/* ISO 8601 UTC with microseconds, as Cog writes timestamps. */
+void format_iso8601(int64_t epoch_us, char out[40]);
+void sleep_ms(unsigned ms);
+
+/* ---- mock_reqlog.c ------------------------------------------------------- */
+
+void reqlog_init(void);
+void reqlog_destroy(void);
+void reqlog_add(const char *method, const char *path, const char *body,
+                size_t body_len, const char *authorization,
+                const char *prefer, int64_t received_ms);
+void reqlog_json(struct strbuf *sb);
+void reqlog_reset(void);
+
+/* ---- mock_core.c ---------------------------------------------------------- */
+
+/* Settings that POST /__control may change at run time. */
+struct runtime_cfg {
+    enum mode mode;
+    enum health health;
+    unsigned delay_ms;
+    unsigned slots;
+};
+
+/* One prediction (Cog) or task (http-json). Owned by the core; fields are
+ * read and written under the core lock, except the immutable ones marked. */
+struct prediction {
+    char id[MOCK_MAX_ID + 1];   /* immutable */
+    enum protocol protocol;     /* immutable */
+    char *task_id;              /* immutable; http-json taskId or NULL */
+    char *input_json;           /* immutable; serialized input */
+    char *webhook;              /* immutable; NULL when none */
+    bool want_start;            /* immutable; webhook_events_filter */
+    bool want_completed;        /* immutable */
+    enum mode mode;             /* immutable; mode snapshot at acceptance */
+    unsigned delay_ms;          /* immutable */
+    int64_t deadline_mono_ms;   /* immutable */
+
+    enum pred_status status;
+    int64_t created_us, started_us, completed_us;
+    bool cancel_requested;
+    bool holds_slot;
+    bool worker_started, worker_done, worker_joined;
+    pthread_t worker;
+    int waiters;                /* sync requests waiting on it: pins it */
+};
+
+struct pred_request {
+    const char *id;             /* NULL: generate one */
+    const char *task_id;
+    const char *input_json;
+    const char *webhook;
+    bool want_start;
+    bool want_completed;
+    enum mode mode;
+};
+
+enum start_result { START_NEW, START_EXISTING, START_NO_SLOT, START_ERROR };
+enum cancel_result { CANCEL_OK, CANCEL_UNKNOWN, CANCEL_NOT_RUNNING };
+
+/* What to render for a prediction. */
+enum render_kind {
+    RENDER_COG,          /* Cog prediction object */
+    RENDER_HTTP_RESULT,  /* http-json synchronous answer body */
+    RENDER_HTTP_CALLBACK /* http-json callback body */
+};
+
+void core_init(const struct runtime_cfg *initial);
+void core_request_stop(void);
+bool core_stopping(void);
+void core_destroy(void);
+
+struct runtime_cfg core_get_cfg(void);
+/* Applies a POST /__control body; false + message on invalid input. */
+bool core_apply_control(yajl_val body, char *err, size_t errlen);
+/* Status for GET /health-check, with flap / busy / starting applied. */
+enum health core_cog_health(void);
+/* Verdict for http-json GET /health. */
+bool core_http_health_ok(void);
+void core_stats_json(struct strbuf *sb);
+void core_reset(void);
+/* Counts a prediction-creating request (received) and, if refused, rejected. */
+void core_count_request(bool rejected);
+
+/* Accepts a prediction if a slot is free and starts its worker. For a known
+ * id it only renders the current state (idempotent PUT). 'out' receives the
+ * rendering (kind) of the new or existing prediction, id_out its id. */
+enum start_result core_start(const struct pred_request *req,
+                             enum render_kind kind, struct strbuf *out,
+                             char id_out[MOCK_MAX_ID + 1]);
+/* Blocks until the prediction ends (bounded), then renders it.
+ * Returns false if it did not end (shutdown, timeout, unknown id). */
+bool core_wait_and_render(const char *id, enum render_kind kind,
+                          struct strbuf *out, enum pred_status *status_out);
+enum cancel_result core_cancel(const char *id);
+
+/* ---- mock_payload.c ------------------------------------------------------ */
+
+/* Renders p (caller holds the core lock). */
+void payload_render(const struct prediction *p, enum render_kind kind,
+                    struct strbuf *out);
+
+/* ---- mock_webhook.c ------------------------------------------------------- */
+
+/* POSTs json to url, at most 1 + retries attempts. Only loopback targets are
+ * ever contacted. Returns true when an attempt got a 2xx answer. */
+bool webhook_post(const char *url, const char *json, int retries);
+
+/* ---- mock_routes.c -------------------------------------------------------- */
+
+struct MHD_Daemon;
+/* Starts the HTTP daemon on 127.0.0.1:port; NULL on failure. */
+struct MHD_Daemon *routes_start_daemon(unsigned port);
+
+#endif /* TASKGATE_MOCK_H */

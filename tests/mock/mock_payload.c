@@ -1,0 +1,131 @@
+/*
+ * mock_payload.c - JSON documents describing a prediction.
+ *
+ * One place builds every body that carries prediction state (HTTP answers
+ * and webhooks alike), so the 202 answer, the webhooks and the sync answer
+ * can never disagree about the shape.
+ */
+#include "mock.h"
+
+static void put_timestamp(struct strbuf *out, const char *key, int64_t us)
+{
+    sb_printf(out, ",\"%s\":", key);
+    if (us == 0) {
+        sb_puts(out, "null");
+        return;
+    }
+    char ts[40];
+    format_iso8601(us, ts);
+    sb_printf(out, "\"%s\"", ts);
+}
+
+/* output = {"echo": <input>, "server": <name>} on success, else null. */
+static void put_output(struct strbuf *out, const struct prediction *p)
+{
+    if (p->status != PRED_SUCCEEDED) {
+        sb_puts(out, "null");
+        return;
+    }
+    sb_puts(out, "{\"echo\":");
+    sb_puts(out, p->input_json);
+    sb_puts(out, ",\"server\":");
+    sb_json_cstr_or_null(out, g_cfg.name);
+    sb_puts(out, "}");
+}
+
+static const char *error_text(const struct prediction *p)
+{
+    if (p->status == PRED_FAILED)
+        return "mock failure";
+    if (p->status == PRED_CANCELED && p->protocol == PROTO_HTTP_JSON)
+        return "canceled";
+    return NULL;
+}
+
+static void put_logs(struct strbuf *out, const struct prediction *p)
+{
+    struct strbuf logs;
+    sb_init(&logs);
+    if (p->started_us)
+        sb_printf(&logs, "mock %s: prediction %s started\n", g_cfg.name, p->id);
+    if (pred_status_terminal(p->status))
+        sb_printf(&logs, "mock %s: prediction %s %s\n", g_cfg.name, p->id,
+                  pred_status_name(p->status));
+    sb_json_str(out, logs.buf, logs.len);
+    sb_free(&logs);
+}
+
+static void render_cog(const struct prediction *p, struct strbuf *out)
+{
+    sb_puts(out, "{\"id\":");
+    sb_json_cstr_or_null(out, p->id);
+    sb_puts(out, ",\"input\":");
+    sb_puts(out, p->input_json);
+    sb_puts(out, ",\"output\":");
+    put_output(out, p);
+    sb_printf(out, ",\"status\":\"%s\",\"logs\":", pred_status_name(p->status));
+    put_logs(out, p);
+    sb_puts(out, ",\"error\":");
+    sb_json_cstr_or_null(out, error_text(p));
+    if (pred_status_terminal(p->status) && p->started_us)
+        sb_printf(out, ",\"metrics\":{\"predict_time\":%.6f}",
+                  (double)(p->completed_us - p->started_us) / 1e6);
+    else
+        sb_puts(out, ",\"metrics\":{}");
+    put_timestamp(out, "created_at", p->created_us);
+    put_timestamp(out, "started_at", p->started_us);
+    put_timestamp(out, "completed_at", p->completed_us);
+    sb_puts(out, ",\"webhook\":");
+    sb_json_cstr_or_null(out, p->webhook);
+    sb_puts(out, ",\"webhook_events_filter\":[");
+    const char *sep = "";
+    if (p->want_start) {
+        sb_puts(out, "\"start\"");
+        sep = ",";
+    }
+    if (p->want_completed)
+        sb_printf(out, "%s\"completed\"", sep);
+    sb_puts(out, "]}");
+}
+
+/* Synchronous http-json answer: {"output", "taskId"} or {"error", "taskId"}. */
+static void render_http_result(const struct prediction *p, struct strbuf *out)
+{
+    if (p->status == PRED_SUCCEEDED) {
+        sb_puts(out, "{\"output\":");
+        put_output(out, p);
+    } else {
+        sb_puts(out, "{\"error\":");
+        sb_json_cstr_or_null(out, error_text(p));
+    }
+    sb_puts(out, ",\"taskId\":");
+    sb_json_cstr_or_null(out, p->task_id);
+    sb_puts(out, "}");
+}
+
+static void render_http_callback(const struct prediction *p, struct strbuf *out)
+{
+    sb_puts(out, "{\"taskId\":");
+    sb_json_cstr_or_null(out, p->task_id);
+    sb_printf(out, ",\"status\":\"%s\",\"output\":", pred_status_name(p->status));
+    put_output(out, p);
+    sb_puts(out, ",\"error\":");
+    sb_json_cstr_or_null(out, error_text(p));
+    sb_puts(out, "}");
+}
+
+void payload_render(const struct prediction *p, enum render_kind kind,
+                    struct strbuf *out)
+{
+    switch (kind) {
+    case RENDER_COG:
+        render_cog(p, out);
+        break;
+    case RENDER_HTTP_RESULT:
+        render_http_result(p, out);
+        break;
+    case RENDER_HTTP_CALLBACK:
+        render_http_callback(p, out);
+        break;
+    }
+}
