@@ -34,5 +34,13 @@ int api_servers_get(struct http_req *rq, struct http_resp *rs);
 int api_servers_maintenance(struct http_req *rq, struct http_resp *rs);
 int api_servers_delete(struct http_req *rq, struct http_resp *rs);
 int api_servers_heartbeat(struct http_req *rq, struct http_resp *rs);
+int api_tasks_create(struct http_req *rq, struct http_resp *rs);
+int api_tasks_list(struct http_req *rq, struct http_resp *rs);
+int api_tasks_get(struct http_req *rq, struct http_resp *rs);
+int api_tasks_update(struct http_req *rq, struct http_resp *rs);
+int api_tasks_cancel(struct http_req *rq, struct http_resp *rs);
+int api_tasks_retry(struct http_req *rq, struct http_resp *rs);
+int api_tasks_callback(struct http_req *rq, struct http_resp *rs);
+void api_tasks_schedule_drain(void);
 
 #endif

@@ -11,6 +11,14 @@ const struct route app_routes[] = {
 	{"DELETE", "/api/v2/servers/:id", api_servers_delete, R_ADMIN},
 	{"PUT", "/api/v2/servers/:id/maintenance", api_servers_maintenance, R_ADMIN | R_JSON_BODY},
 	{"POST", "/api/v2/servers/:id/heartbeat", api_servers_heartbeat, R_SELF_AUTH | R_OPT_BODY},
+	{"POST", "/api/v2/tasks", api_tasks_create, R_CLIENT | R_JSON_BODY},
+	{"GET", "/api/v2/tasks", api_tasks_list, R_CLIENT},
+	{"GET", "/api/v2/tasks/:id", api_tasks_get, R_CLIENT},
+	{"PUT", "/api/v2/tasks/:id", api_tasks_update, R_SELF_AUTH | R_JSON_BODY},
+	{"DELETE", "/api/v2/tasks/:id", api_tasks_cancel, R_CLIENT},
+	{"POST", "/api/v2/tasks/:id/retry", api_tasks_retry, R_CLIENT},
+	{"GET", "/api/v2/tasks/:id/retry", api_tasks_retry, R_CLIENT},
+	{"POST", "/api/v2/tasks/:id/callback", api_tasks_callback, R_SELF_AUTH | R_JSON_BODY},
 };
 
 const size_t app_route_count = sizeof app_routes / sizeof app_routes[0];

@@ -36,7 +36,7 @@ static char root_dir[PATH_MAX] = "state";
 static unsigned lock_wait_ms = 5000;
 
 static const char *const tree_dirs[] = {
-	"servers", "tasks", "idempotency", "queue", "active", "locks", "run", "corrupt",
+	"servers", "tasks", "idempotency", "queue", "active", "created", "locks", "run", "corrupt",
 	"stats", "stats/events", "stats/hourly",
 };
 
@@ -76,8 +76,11 @@ static const struct kind_info *kind_lookup(const char *kind)
 
 int store_init(const char *root)
 {
-	if (snprintf(root_dir, sizeof root_dir, "%s", root) >= (int)sizeof root_dir)
+	/* Through a copy: root may be root_dir itself (store_init(store_root())). */
+	char copy[PATH_MAX];
+	if (snprintf(copy, sizeof copy, "%s", root) >= (int)sizeof copy)
 		return -1;
+	memcpy(root_dir, copy, sizeof root_dir);
 	if (mkdir(root_dir, 0750) < 0 && errno != EEXIST) {
 		log_error("store: cannot create %s: %s", root_dir, strerror(errno));
 		return -1;

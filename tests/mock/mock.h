@@ -120,8 +120,9 @@ char *xstrdup(const char *s);
 /* Largest n <= len such that s[0..n) does not end inside a UTF-8 sequence. */
 size_t utf8_trim_len(const char *s, size_t len);
 
-/* Parses a JSON document of at most MOCK_MAX_JSON_DEPTH nesting levels.
- * Returns NULL (and a message in err) when it is not valid JSON. */
+/* Parses a JSON document of at most MOCK_MAX_JSON_DEPTH nesting levels;
+ * text[len] must be '\0' (a strbuf guarantees it). Returns NULL (and a
+ * message in err) when it is not valid JSON. Free with yajl_tree_free(). */
 yajl_val json_parse(const char *text, size_t len, char *err, size_t errlen);
 yajl_val json_member(yajl_val obj, const char *key);
 /* Serializes a parsed value back to compact JSON. */

@@ -128,8 +128,9 @@ static bool refuse_by_mode(struct MHD_Connection *c, enum mode m,
     return true;
 }
 
-/* Parses the request body; an empty body counts as {}. Returns NULL with a
- * message when it is not a JSON object. *root must be freed by the caller. */
+/* Parses the request body into *root (NULL for an empty body, which the
+ * callers treat as {}). Returns false with a message in err when it is not a
+ * JSON object. The caller frees *root in either case. */
 static bool parse_object_body(const struct request_ctx *ctx, yajl_val *root,
                               char *err, size_t errlen)
 {

@@ -165,7 +165,11 @@ void sb_json_str(struct strbuf *sb, const char *str, size_t len)
             sb_append(sb, esc, 2);
             i++;
         } else if (c < 0x20) {
-            sb_printf(sb, "\\u%04x", c);
+            const char *esc = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+            if (esc)
+                sb_append(sb, esc, 2);
+            else
+                sb_printf(sb, "\\u%04x", c);
             i++;
         } else {
             size_t n = utf8_seq_len(s + i, len - i);

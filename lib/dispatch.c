@@ -1,0 +1,720 @@
+#include "dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "config.h"
+#include "events.h"
+#include "health.h"
+#include "lb.h"
+#include "log.h"
+#include "retry.h"
+#include "server.h"
+#include "store.h"
+#include "taskindex.h"
+#include "util.h"
+
+#define SERVERS_MAX 4096
+#define RESERVE_REFUSED (STORE_EDIT_BASE + 10)
+#define CLAIM_REFUSED (STORE_EDIT_BASE + 11)
+
+/* ---- server snapshot ---- */
+
+struct snapshot {
+	struct server *v;
+	size_t n;
+};
+
+static int snap_add(const char *id, void *arg)
+{
+	struct snapshot *s = arg;
+	if (s->n >= SERVERS_MAX)
+		return 1;
+	struct server srv;
+	if (server_load(id, &srv) != STORE_OK)
+		return 0;
+	struct server *v = realloc(s->v, (s->n + 1) * sizeof *v);
+	if (!v)
+		abort();
+	s->v = v;
+	s->v[s->n++] = srv;
+	return 0;
+}
+
+static int cmp_server(const void *a, const void *b)
+{
+	return strcmp(((const struct server *)a)->id, ((const struct server *)b)->id);
+}
+
+static void snapshot_load(struct snapshot *s)
+{
+	s->v = NULL;
+	s->n = 0;
+	store_list("servers", snap_add, s);
+	/* A stable order makes round-robin and tie-breaking deterministic. */
+	if (s->n)
+		qsort(s->v, s->n, sizeof *s->v, cmp_server);
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		server_free(&s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static bool snapshot_has_room(const struct snapshot *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->v[i].maintenance && s->v[i].health != HEALTH_OFFLINE &&
+		    s->v[i].current_load < s->v[i].max_concurrent)
+			return true;
+	return false;
+}
+
+/* ---- reservation ---- */
+
+struct reserve_arg {
+	const struct lb_task *want;
+	struct server *after; /* the server as written */
+};
+
+static int reserve_edit(struct server *s, void *arg)
+{
+	struct reserve_arg *r = arg;
+	if (lb_eligible(s, r->want) != LB_OK)
+		return RESERVE_REFUSED;
+	s->current_load++;
+	return STORE_OK;
+}
+
+static struct lb_state process_lb_state;
+
+static enum lb_algorithm current_algorithm(void)
+{
+	yajl_val lb = NULL;
+	int alg = LB_ROUND_ROBIN;
+	if (store_load(STORE_ROOT, "lb", &lb) == STORE_OK) {
+		int a = lb_algorithm_from_name(json_str_or(lb, "algorithm", "round-robin"));
+		if (a >= 0)
+			alg = a;
+	}
+	if (lb)
+		yajl_tree_free(lb);
+	return (enum lb_algorithm)alg;
+}
+
+static void task_wants(const struct task *t, struct lb_task *w)
+{
+	w->model = t->model;
+	w->group = t->group;
+	w->tags = &t->tags;
+	w->affinity_key = t->affinity_key;
+	w->avoid_server = t->avoid_server[0] ? t->avoid_server : NULL;
+}
+
+/* Picks and reserves a slot for t among the snapshot's servers. Returns the index
+ * of the reserved server (its snapshot entry refreshed) or -1. */
+static int reserve_slot(struct snapshot *snap, const struct task *t)
+{
+	if (!snap->n)
+		return -1;
+	struct lb_task want;
+	task_wants(t, &want);
+	bool *excluded = calloc(snap->n, sizeof *excluded);
+	struct lb_candidate *cand = calloc(snap->n, sizeof *cand);
+	if (!excluded || !cand)
+		abort();
+	size_t live = 0;
+	bool other_than_avoided = false;
+	for (size_t i = 0; i < snap->n; i++) {
+		struct server *s = &snap->v[i];
+		excluded[i] = lb_eligible(s, &want) != LB_OK;
+		cand[i] = (struct lb_candidate){s->id, s->weight, s->current_load,
+						s->max_concurrent, s->ewma_ms, 0};
+		if (!excluded[i]) {
+			live++;
+			if (!want.avoid_server || strcmp(s->id, want.avoid_server) != 0)
+				other_than_avoided = true;
+		}
+	}
+	/* A retry goes to a different server when one can take it. */
+	if (other_than_avoided && want.avoid_server)
+		for (size_t i = 0; i < snap->n; i++)
+			if (strcmp(snap->v[i].id, want.avoid_server) == 0 && !excluded[i]) {
+				excluded[i] = true;
+				live--;
+			}
+	enum lb_algorithm alg = current_algorithm();
+	int chosen = -1;
+	for (size_t tries = 0; tries < snap->n && live > 0; tries++) {
+		uint64_t rnd;
+		random_bytes(&rnd, sizeof rnd);
+		int i = lb_pick(alg, cand, snap->n, excluded, &process_lb_state, &want, rnd);
+		if (i < 0)
+			break;
+		struct server after;
+		struct reserve_arg ra = {&want, NULL};
+		int rc = server_update(snap->v[i].id, reserve_edit, &ra, &after);
+		if (rc == STORE_OK) {
+			server_free(&snap->v[i]);
+			snap->v[i] = after;
+			chosen = i;
+			break;
+		}
+		if (rc == RESERVE_REFUSED) {
+			/* Full (or changed) since the snapshot: refresh it, try the next. */
+			server_free(&snap->v[i]);
+			snap->v[i] = after;
+		}
+		excluded[i] = true;
+		live--;
+	}
+	free(excluded);
+	free(cand);
+	return chosen;
+}
+
+void dispatch_release_slot(const char *server_id);
+
+/* ---- claiming a task for a reserved slot ---- */
+
+struct claim_arg {
+	const char *server_id;
+	const char *queue_key; /* the entry we came from, or NULL for a new task */
+	char secret[33];
+	int attempt;
+	char old_queue_key[128];
+};
+
+static void arm_attempt(struct task *t, struct claim_arg *c, int64_t now)
+{
+	char hash[65];
+	random_hex(c->secret, 16); /* 128 bits */
+	sha256_hex(c->secret, strlen(c->secret), hash);
+	struct task_attempt *a = task_add_attempt(t, c->server_id, now);
+	snprintf(a->secret_hash, sizeof a->secret_hash, "sha256:%s", hash);
+	c->attempt = a->n;
+	t->deadline = now + (int64_t)t->timeout_s * 1000;
+	t->next_attempt_at = 0;
+	snprintf(c->old_queue_key, sizeof c->old_queue_key, "%s", t->queue_key);
+	t->queue_key[0] = '\0';
+	free(t->backend_status);
+	t->backend_status = NULL;
+}
+
+static int claim_edit(struct task *t, void *arg)
+{
+	struct claim_arg *c = arg;
+	if (t->status != TASK_QUEUED && t->status != TASK_PENDING)
+		return CLAIM_REFUSED;
+	if (c->queue_key && strcmp(t->queue_key, c->queue_key) != 0)
+		return CLAIM_REFUSED; /* re-queued under another key meanwhile */
+	int64_t now = now_ms();
+	arm_attempt(t, c, now);
+	task_set_status(t, TASK_PROCESSING, now);
+	return STORE_OK;
+}
+
+static void fill_send(struct dispatch_send *send, const char *task_id, const char *server_id,
+		      const struct claim_arg *c)
+{
+	snprintf(send->task_id, sizeof send->task_id, "%s", task_id);
+	snprintf(send->server_id, sizeof send->server_id, "%s", server_id);
+	send->attempt = c->attempt;
+	memcpy(send->secret, c->secret, sizeof send->secret);
+}
+
+int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *public_json)
+{
+	struct snapshot snap;
+	struct jgen g;
+	struct buf doc = BUF_INIT;
+	memset(send, 0, sizeof *send);
+	snapshot_load(&snap);
+	int chosen = reserve_slot(&snap, t);
+	int64_t now = now_ms();
+	int rc;
+
+	/* Hints go down before the task file, so a crash leaves no task unindexed. */
+	rc = tindex_created_add(t->id, t->created_at);
+	if (rc == STORE_OK && chosen >= 0) {
+		struct claim_arg c = {.server_id = snap.v[chosen].id};
+		rc = tindex_active_add(t->id);
+		arm_attempt(t, &c, now);
+		task_set_status(t, TASK_PROCESSING, now);
+		fill_send(send, t->id, c.server_id, &c);
+	} else if (rc == STORE_OK) {
+		task_set_status(t, TASK_QUEUED, now);
+		rc = tindex_queue_add(t);
+	}
+	if (rc == STORE_OK) {
+		jg_init(&g);
+		task_to_doc(t, &g);
+		rc = jg_finish(&g, &doc) == 0 ? store_create("tasks", t->id, doc.data, doc.len)
+					      : STORE_IO;
+		jg_free(&g);
+	}
+	if (rc != STORE_OK) {
+		if (chosen >= 0)
+			dispatch_release_slot(snap.v[chosen].id);
+		tindex_queue_remove(t->queue_key);
+		memset(send, 0, sizeof *send);
+	} else {
+		jg_init(&g);
+		task_to_public(t, &g);
+		jg_finish(&g, public_json);
+		jg_free(&g);
+		events_task("created", t, NULL, 0);
+		if (chosen >= 0)
+			events_task("dispatched", t, t->server_id, 0);
+	}
+	buf_free(&doc);
+	snapshot_free(&snap);
+	return rc;
+}
+
+/* ---- ending attempts ---- */
+
+struct end_arg {
+	const struct end_request *req;
+	char server_id[65];
+	int end_result;
+	enum task_status became;
+	int64_t wait_ms, run_ms;
+	char model[129];
+};
+
+static const char *kind_outcome(enum end_kind k)
+{
+	static const char *const names[] = {"succeeded", "failed", "rejected", "error",
+					    "timeout", "busy", "cancelled"};
+	return names[k];
+}
+
+static enum task_status terminal_of(enum end_kind k)
+{
+	switch (k) {
+	case END_SUCCEEDED:
+		return TASK_COMPLETED;
+	case END_CANCELLED:
+		return TASK_CANCELLED;
+	default:
+		return TASK_FAILED;
+	}
+}
+
+/* Decides retry or failure for ERROR/TIMEOUT/BUSY and writes the queue entry. */
+static int requeue_or_fail(struct task *t, const struct end_request *r, int64_t now)
+{
+	bool counts = r->kind == END_ERROR || r->kind == END_TIMEOUT;
+	if (counts)
+		t->failures++;
+	if (counts && t->failures >= t->max_attempts) {
+		task_set_status(t, TASK_FAILED, now);
+		task_set_error(t, "gave up after %d failed attempt%s: %s", t->failures,
+			       t->failures == 1 ? "" : "s", r->error ? r->error : "unknown error");
+		return STORE_OK;
+	}
+	int64_t delay;
+	if (counts) {
+		struct retry_policy p;
+		uint32_t rnd;
+		retry_policy_load(&p);
+		random_bytes(&rnd, sizeof rnd);
+		delay = retry_delay_jittered_ms(&p, t->failures, (double)rnd / 4294967296.0);
+	} else {
+		delay = r->delay_ms > 0 ? r->delay_ms : 1000;
+	}
+	struct task_attempt *a = task_current_attempt(t);
+	snprintf(t->avoid_server, sizeof t->avoid_server, "%s", a ? a->server_id : "");
+	t->next_attempt_at = now + delay;
+	t->queued_at = now;
+	t->deadline = 0;
+	task_set_status(t, TASK_QUEUED, now);
+	return tindex_queue_add(t);
+}
+
+static int end_edit(struct task *t, void *arg)
+{
+	struct end_arg *e = arg;
+	const struct end_request *r = e->req;
+	struct task_attempt *a = task_current_attempt(t);
+	if (t->status != TASK_PROCESSING || !a || a->n != r->attempt || a->ended_at) {
+		/* A repeat of what already happened is harmless (Cog retries webhooks). */
+		struct task_attempt *old = task_attempt_by_number(t, r->attempt);
+		if (old && old->ended_at && strcmp(old->outcome, kind_outcome(r->kind)) == 0)
+			e->end_result = END_DUPLICATE;
+		else
+			e->end_result = END_NOT_CURRENT;
+		return STORE_UNCHANGED;
+	}
+	int64_t now = now_ms();
+	snprintf(e->server_id, sizeof e->server_id, "%s", a->server_id);
+	snprintf(e->model, sizeof e->model, "%s", t->model);
+	e->wait_ms = a->started_at - t->queued_at;
+	e->run_ms = now - a->started_at;
+	a->ended_at = now;
+	snprintf(a->outcome, sizeof a->outcome, "%s", kind_outcome(r->kind));
+	if (r->error) {
+		free(a->error);
+		a->error = strdup(r->error);
+	}
+	if (r->logs)
+		task_set_logs(t, r->logs);
+	int rc = STORE_OK;
+	switch (r->kind) {
+	case END_ERROR:
+	case END_TIMEOUT:
+	case END_BUSY:
+		rc = requeue_or_fail(t, r, now);
+		break;
+	default:
+		task_set_status(t, terminal_of(r->kind), now);
+		t->result = r->result;
+		if (r->error)
+			task_set_error(t, "%s", r->error);
+		else if (r->kind == END_CANCELLED)
+			task_set_error(t, "cancelled");
+		t->deadline = 0;
+		break;
+	}
+	e->became = t->status;
+	e->end_result = END_DONE;
+	return rc;
+}
+
+void dispatch_release_slot(const char *server_id);
+
+int dispatch_end_attempt(const char *task_id, const struct end_request *req,
+			 struct buf *public_json)
+{
+	struct end_arg e = {.req = req};
+	int rc = task_update(task_id, end_edit, &e, public_json);
+	if (rc == STORE_UNCHANGED)
+		return e.end_result;
+	if (rc != STORE_OK)
+		return rc;
+	/* The task has left PROCESSING for this attempt: this process, and only this
+	 * one, gives the slot back. */
+	dispatch_release_slot(e.server_id);
+	tindex_active_remove(task_id);
+	struct task view = {0};
+	snprintf(view.id, sizeof view.id, "%s", task_id);
+	view.model = e.model;
+	const char *ev = e.became == TASK_COMPLETED   ? "completed"
+			 : e.became == TASK_CANCELLED ? "cancelled"
+			 : e.became == TASK_FAILED    ? "failed"
+			 : req->kind == END_TIMEOUT   ? "timed_out"
+						      : "retried";
+	events_task(ev, &view, e.server_id, e.run_ms);
+	view.model = NULL;
+	return END_DONE;
+}
+
+static int release_edit(struct server *s, void *arg)
+{
+	(void)arg;
+	if (s->current_load <= 0)
+		return STORE_UNCHANGED;
+	s->current_load--;
+	return STORE_OK;
+}
+
+void dispatch_release_slot(const char *server_id)
+{
+	if (!server_id || !*server_id)
+		return;
+	int rc = server_update(server_id, release_edit, NULL, NULL);
+	if (rc != STORE_OK && rc != STORE_UNCHANGED && rc != STORE_NOENT)
+		log_error("server %s: slot not released (%s); the sweep will repair the load",
+			  server_id, store_strerror(rc));
+}
+
+/* ---- sending ---- */
+
+void dispatch_callback_url(const char *task_id, int attempt, const char *secret,
+			   struct buf *out)
+{
+	const char *base = config_str("publicUrl", "http://127.0.0.1:8080");
+	size_t n = strlen(base);
+	while (n && base[n - 1] == '/')
+		n--;
+	buf_add(out, base, n);
+	buf_printf(out, "/api/v2/tasks/%s/callback?attempt=%d&token=%s", task_id, attempt, secret);
+}
+
+/* The result document of a synchronous http-json answer. */
+static yajl_val sync_result(const struct buf *body, struct buf *err)
+{
+	yajl_val parsed = json_parse(body->data ? body->data : "", body->len, NULL, err);
+	if (!parsed)
+		return NULL;
+	struct jgen g;
+	struct buf text = BUF_INIT;
+	jg_init(&g);
+	jg_obj(&g);
+	jg_key(&g, "output");
+	yajl_val out = json_get(parsed, "output");
+	jg_value(&g, out ? out : parsed);
+	yajl_val metrics = json_get(parsed, "metrics");
+	if (metrics) {
+		jg_key(&g, "metrics");
+		jg_value(&g, metrics);
+	}
+	jg_obj_end(&g);
+	jg_finish(&g, &text);
+	jg_free(&g);
+	yajl_tree_free(parsed);
+	yajl_val result = json_parse(text.data, text.len, NULL, NULL);
+	buf_free(&text);
+	return result;
+}
+
+bool dispatch_send(const struct dispatch_send *send)
+{
+	if (!send->attempt)
+		return false;
+	struct server srv;
+	yajl_val doc = NULL;
+	struct task t;
+	bool ended = false;
+	struct end_request end = {.attempt = send->attempt};
+	char why[320];
+
+	if (task_load_doc(send->task_id, &doc) != STORE_OK)
+		return false;
+	task_from_doc(doc, &t);
+	struct task_attempt *a = task_current_attempt(&t);
+	if (t.status != TASK_PROCESSING || !a || a->n != send->attempt) {
+		task_free(&t);
+		yajl_tree_free(doc);
+		return false; /* cancelled or ended before we got to send it */
+	}
+	if (server_load(send->server_id, &srv) != STORE_OK) {
+		end.kind = END_ERROR;
+		end.error = "the server was unregistered before the task was sent";
+		ended = dispatch_end_attempt(send->task_id, &end, NULL) == END_DONE;
+		task_free(&t);
+		yajl_tree_free(doc);
+		return ended;
+	}
+
+	struct buf cb = BUF_INIT;
+	char prediction_id[64];
+	snprintf(prediction_id, sizeof prediction_id, "%s-%d", send->task_id, send->attempt);
+	dispatch_callback_url(send->task_id, send->attempt, send->secret, &cb);
+	struct backend_call call = {
+		.task_id = send->task_id,
+		.prediction_id = prediction_id,
+		.model = t.model,
+		.input = t.input,
+		.callback_url = buf_str(&cb),
+		.timeout_ms = (long)t.timeout_s * 1000,
+	};
+	struct backend_reply reply;
+	backend_dispatch(&srv, &call, &reply);
+
+	yajl_val result = NULL;
+	struct buf perr = BUF_INIT;
+	switch (reply.outcome) {
+	case BACKEND_ACCEPTED:
+		break;
+	case BACKEND_DONE:
+		result = sync_result(&reply.body, &perr);
+		if (result) {
+			end.kind = END_SUCCEEDED;
+			end.result = result;
+		} else {
+			end.kind = END_ERROR;
+			snprintf(why, sizeof why, "the backend's answer is not JSON: %s",
+				 buf_str(&perr));
+			end.error = why;
+		}
+		ended = true;
+		break;
+	case BACKEND_FAILED:
+	case BACKEND_REJECTED:
+		end.kind = END_REJECTED;
+		end.error = reply.error;
+		ended = true;
+		break;
+	case BACKEND_BUSY:
+	case BACKEND_STARTING:
+		end.kind = END_BUSY;
+		end.error = reply.error;
+		end.delay_ms = reply.retry_after_s * 1000;
+		ended = true;
+		break;
+	case BACKEND_ERROR:
+		end.kind = END_ERROR;
+		snprintf(why, sizeof why, "dispatch to %s failed: %s", srv.id, reply.error);
+		end.error = why;
+		ended = true;
+		break;
+	}
+	if (reply.outcome == BACKEND_ERROR || reply.outcome == BACKEND_ACCEPTED ||
+	    reply.outcome == BACKEND_DONE || reply.outcome == BACKEND_REJECTED)
+		health_record_passive(srv.id, reply.outcome != BACKEND_ERROR, reply.elapsed_ms);
+	if (reply.outcome != BACKEND_ACCEPTED)
+		log_info("task %s attempt %d on %s: %s%s%s", send->task_id, send->attempt, srv.id,
+			 backend_outcome_name(reply.outcome), reply.error[0] ? ": " : "",
+			 reply.error);
+	if (ended)
+		ended = dispatch_end_attempt(send->task_id, &end, NULL) == END_DONE;
+	if (result)
+		yajl_tree_free(result);
+	buf_free(&perr);
+	buf_free(&reply.body);
+	buf_free(&cb);
+	server_free(&srv);
+	task_free(&t);
+	yajl_tree_free(doc);
+	return ended;
+}
+
+/* ---- draining the queue ---- */
+
+/* An entry whose task is gone, or has left the queue, is a stale hint. */
+static void drop_if_stale(const struct tindex_entry *e, int store_rc, const struct task *t,
+			  int64_t now)
+{
+	if (store_rc == STORE_NOENT) {
+		/* The entry is written before the task file: give a creator time. */
+		long long queued_at = 0;
+		sscanf(e->key + 7, "%13lld", &queued_at);
+		if (now - queued_at > 60000)
+			tindex_queue_remove(e->key);
+		return;
+	}
+	if (store_rc == STORE_CORRUPT ||
+	    (t && ((t->status != TASK_QUEUED && t->status != TASK_PENDING) ||
+		   strcmp(t->queue_key, e->key) != 0)))
+		tindex_queue_remove(e->key);
+}
+
+int dispatch_drain(int max_tasks, int budget_ms)
+{
+	int64_t until = mono_ms() + budget_ms;
+	int dispatched = 0;
+	struct snapshot snap;
+	snapshot_load(&snap);
+	if (!snapshot_has_room(&snap)) {
+		snapshot_free(&snap);
+		return 0;
+	}
+	struct tindex_entry *entries;
+	size_t n = tindex_queue_list(&entries, 1000);
+	int64_t now = now_ms();
+	for (size_t i = 0; i < n && dispatched < max_tasks && mono_ms() < until; i++) {
+		const struct tindex_entry *e = &entries[i];
+		if (e->not_before > now)
+			continue;
+		yajl_val doc = NULL;
+		int rc = task_load_doc(e->id, &doc);
+		struct task t;
+		if (rc != STORE_OK) {
+			drop_if_stale(e, rc, NULL, now);
+			continue;
+		}
+		task_from_doc(doc, &t);
+		if ((t.status != TASK_QUEUED && t.status != TASK_PENDING) ||
+		    strcmp(t.queue_key, e->key) != 0) {
+			drop_if_stale(e, rc, &t, now);
+		} else {
+			int chosen = reserve_slot(&snap, &t);
+			if (chosen >= 0) {
+				struct claim_arg c = {.server_id = snap.v[chosen].id,
+						      .queue_key = e->key};
+				tindex_active_add(t.id);
+				rc = task_update(t.id, claim_edit, &c, NULL);
+				if (rc == STORE_OK) {
+					struct dispatch_send send;
+					tindex_queue_remove(e->key);
+					fill_send(&send, t.id, c.server_id, &c);
+					events_task("dispatched", &t, c.server_id, 0);
+					dispatched++;
+					if (dispatch_send(&send)) {
+						/* The slot came back or the task re-queued:
+						 * the snapshot is stale. */
+						snapshot_free(&snap);
+						snapshot_load(&snap);
+					}
+				} else {
+					dispatch_release_slot(snap.v[chosen].id);
+					if (snap.v[chosen].current_load > 0)
+						snap.v[chosen].current_load--;
+				}
+			}
+		}
+		task_free(&t);
+		yajl_tree_free(doc);
+		if (!snapshot_has_room(&snap))
+			break;
+	}
+	free(entries);
+	snapshot_free(&snap);
+	return dispatched;
+}
+
+/* ---- the ledger rebuild ---- */
+
+struct load_count {
+	char (*ids)[65];
+	int *counts;
+	size_t n;
+};
+
+static int count_active(const char *id, void *arg)
+{
+	struct load_count *lc = arg;
+	yajl_val doc;
+	if (task_load_doc(id, &doc) != STORE_OK)
+		return 0;
+	if (strcmp(json_str_or(doc, "status", ""), "PROCESSING") == 0) {
+		const char *sid = json_str_or(doc, "serverId", "");
+		for (size_t i = 0; i < lc->n; i++)
+			if (strcmp(lc->ids[i], sid) == 0)
+				lc->counts[i]++;
+	} else {
+		tindex_active_remove(id); /* stale hint */
+	}
+	yajl_tree_free(doc);
+	return 0;
+}
+
+static int set_load_edit(struct server *s, void *arg)
+{
+	int want = *(int *)arg;
+	if (s->current_load == want)
+		return STORE_UNCHANGED;
+	log_warn("server %s: currentLoad %d corrected to %d from the task ledger", s->id,
+		 s->current_load, want);
+	s->current_load = want;
+	return STORE_OK;
+}
+
+int dispatch_rebuild_load(void)
+{
+	struct snapshot snap;
+	snapshot_load(&snap);
+	struct load_count lc = {calloc(snap.n + 1, sizeof *lc.ids),
+				calloc(snap.n + 1, sizeof *lc.counts), snap.n};
+	if (!lc.ids || !lc.counts)
+		abort();
+	for (size_t i = 0; i < snap.n; i++)
+		snprintf(lc.ids[i], sizeof lc.ids[i], "%s", snap.v[i].id);
+	tindex_active_each(count_active, &lc);
+	int corrected = 0;
+	for (size_t i = 0; i < snap.n; i++)
+		if (server_update(lc.ids[i], set_load_edit, &lc.counts[i], NULL) == STORE_OK)
+			corrected++;
+	free(lc.ids);
+	free(lc.counts);
+	snapshot_free(&snap);
+	return corrected;
+}
