@@ -149,16 +149,25 @@ static int authenticate(struct http_req *rq, struct http_resp *rs, const char *i
 		attempt = cur ? cur->n : 0;
 	struct task_attempt *a = task_attempt_by_number(&t, attempt);
 
+	/* An attempt number this task never had is checked against the credentials
+	 * of every attempt (secret) or of the current one (server token): a holder of
+	 * a real credential gets 409 (stale or confused), anyone else 401. Such an
+	 * update is refused here, never passed on, so a secret can only ever end the
+	 * attempt it was made for. */
 	bool ok = false;
-	if (a && http_query(rq, "token", token, sizeof token) && token[0])
+	bool has_token = http_query(rq, "token", token, sizeof token) && token[0];
+	if (has_token && a)
 		ok = auth_token_matches(token, a->secret_hash);
+	for (int i = 0; has_token && !a && !ok && i < t.nhistory; i++)
+		ok = auth_token_matches(token, t.history[i].secret_hash);
 	const char *bearer = auth_bearer(rq->authorization);
+	struct task_attempt *owner = a ? a : cur;
 	if (!ok && bearer) {
 		if (auth_level_of(bearer) == AUTH_ADMIN) {
 			ok = true;
-		} else if (a) {
+		} else if (owner) {
 			struct server s;
-			if (server_load(a->server_id, &s) == STORE_OK) {
+			if (server_load(owner->server_id, &s) == STORE_OK) {
 				ok = auth_token_matches(bearer, s.callback_token_hash);
 				server_free(&s);
 			}
@@ -169,6 +178,10 @@ static int authenticate(struct http_req *rq, struct http_resp *rs, const char *i
 		http_problem(rs, 401, NULL,
 			     "the callback is not authenticated for this task and attempt");
 		result = 0;
+	} else if (!a) {
+		http_problem(rs, 409, NULL,
+			     "task '%s' has no attempt %d; nothing changed", id, attempt);
+		result = -1;
 	}
 	task_free(&t);
 	yajl_tree_free(doc);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../lib/auth.h"
+#include "../lib/events.h"
 #include "../lib/log.h"
 #include "../lib/server.h"
 #include "../lib/store.h"
@@ -165,8 +166,10 @@ int api_servers_maintenance(struct http_req *rq, struct http_resp *rs)
 	int rc = server_update(rq->param[0], set_maintenance, &enabled, &s);
 	if (rc != STORE_OK && rc != STORE_UNCHANGED)
 		return app_store_problem(rs, rc, "server", rq->param[0]);
-	if (rc == STORE_OK)
+	if (rc == STORE_OK) {
 		log_info("server %s maintenance %s", s.id, enabled ? "on" : "off");
+		events_server_maintenance(s.id, enabled);
+	}
 	int st = answer_server(rs, 200, &s);
 	server_free(&s);
 	return st;

@@ -258,6 +258,42 @@ int api_tasks_get(struct http_req *rq, struct http_resp *rs)
 
 /* ---- GET /api/v2/tasks ---- */
 
+static bool list_matches(const char *id, int want_status, const char *server)
+{
+	yajl_val doc;
+	if (task_load_doc(id, &doc) != STORE_OK)
+		return false;
+	struct task t;
+	task_from_doc(doc, &t);
+	bool m = (want_status < 0 || (int)t.status == want_status) &&
+		 (!server || strcmp(t.server_id, server) == 0);
+	task_free(&t);
+	yajl_tree_free(doc);
+	return m;
+}
+
+/* After a full page: is there any further matching task past the cursor? Looking
+ * ahead (within the scan budget) lets the last page carry nextCursor null instead
+ * of sending the client for one more, empty page. Out of budget counts as "yes". */
+static bool list_has_more(const char *cursor, int want_status, const char *server, long budget)
+{
+	char at[160], next[160];
+	char ids[16][TASK_ID_LEN + 1];
+	snprintf(at, sizeof at, "%s", cursor);
+	while (budget > 0) {
+		size_t want = budget < 16 ? (size_t)budget : 16;
+		size_t got = tindex_created_page(at, ids, want, next, sizeof next);
+		for (size_t i = 0; i < got; i++)
+			if (list_matches(ids[i], want_status, server))
+				return true;
+		if (got < want)
+			return false;
+		budget -= (long)got;
+		snprintf(at, sizeof at, "%s", next);
+	}
+	return true;
+}
+
 int api_tasks_list(struct http_req *rq, struct http_resp *rs)
 {
 	char status_s[32] = "", server[80] = "", limit_s[16] = "", cursor[160] = "";
@@ -323,6 +359,9 @@ int api_tasks_list(struct http_req *rq, struct http_resp *rs)
 		}
 	}
 	free(ids);
+	if (more && items >= limit)
+		more = list_has_more(cursor, want_status, by_server ? server : NULL,
+				     LIST_SCAN_MAX - scanned);
 	jg_arr_end(&g);
 	jg_key(&g, "nextCursor");
 	if (more)
@@ -341,6 +380,7 @@ int api_tasks_list(struct http_req *rq, struct http_resp *rs)
 
 struct cancel_arg {
 	char queue_key[128];
+	char model[129];
 };
 
 static int cancel_waiting(struct task *t, void *arg)
@@ -351,6 +391,7 @@ static int cancel_waiting(struct task *t, void *arg)
 	if (t->status != TASK_QUEUED && t->status != TASK_PENDING)
 		return CANCEL_TERMINAL;
 	snprintf(c->queue_key, sizeof c->queue_key, "%s", t->queue_key);
+	snprintf(c->model, sizeof c->model, "%s", t->model);
 	t->queue_key[0] = '\0';
 	t->next_attempt_at = 0;
 	task_set_status(t, TASK_CANCELLED, now_ms());
@@ -406,7 +447,7 @@ int api_tasks_cancel(struct http_req *rq, struct http_resp *rs)
 			}
 			continue; /* it moved meanwhile: look again */
 		}
-		struct cancel_arg c = {""};
+		struct cancel_arg c = {"", ""};
 		buf_reset(&out);
 		rc = task_update(id, cancel_waiting, &c, &out);
 		if (rc == CANCEL_TERMINAL)
@@ -419,6 +460,7 @@ int api_tasks_cancel(struct http_req *rq, struct http_resp *rs)
 		if (rc == STORE_OK) {
 			struct task view = {0};
 			snprintf(view.id, sizeof view.id, "%s", id);
+			view.model = c.model;
 			events_task("cancelled", &view, NULL, 0);
 			log_info("task %s cancelled while queued", id);
 		}
@@ -437,12 +479,14 @@ int api_tasks_cancel(struct http_req *rq, struct http_resp *rs)
 
 struct retry_arg {
 	enum task_status was;
+	char model[129];
 };
 
 static int requeue_for_retry(struct task *t, void *arg)
 {
 	struct retry_arg *r = arg;
 	r->was = t->status;
+	snprintf(r->model, sizeof r->model, "%s", t->model);
 	if (t->status != TASK_FAILED && t->status != TASK_CANCELLED)
 		return RETRY_REFUSED;
 	int64_t now = now_ms();
@@ -473,6 +517,7 @@ int api_tasks_retry(struct http_req *rq, struct http_resp *rs)
 	else {
 		struct task view = {0};
 		snprintf(view.id, sizeof view.id, "%s", rq->param[0]);
+		view.model = r.model;
 		events_task("retried", &view, NULL, 0);
 		log_info("task %s re-queued by request", rq->param[0]);
 		http_header(rs, "Location", "/api/v2/tasks/%s", rq->param[0]);

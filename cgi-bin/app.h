@@ -42,5 +42,16 @@ int api_tasks_cancel(struct http_req *rq, struct http_resp *rs);
 int api_tasks_retry(struct http_req *rq, struct http_resp *rs);
 int api_tasks_callback(struct http_req *rq, struct http_resp *rs);
 void api_tasks_schedule_drain(void);
+int api_lb_status(struct http_req *rq, struct http_resp *rs);
+int api_lb_config(struct http_req *rq, struct http_resp *rs);
+int api_lb_rebalance(struct http_req *rq, struct http_resp *rs);
+int api_stats_tasks(struct http_req *rq, struct http_resp *rs);
+int api_stats_servers(struct http_req *rq, struct http_resp *rs);
+int api_stats_server(struct http_req *rq, struct http_resp *rs);
+int api_stats_hourly(struct http_req *rq, struct http_resp *rs);
+int api_stats_performance(struct http_req *rq, struct http_resp *rs);
+int api_alerts_list(struct http_req *rq, struct http_resp *rs);
+int api_metrics(struct http_req *rq, struct http_resp *rs);
+int api_status_page(struct http_req *rq, struct http_resp *rs);
 
 #endif

@@ -13,6 +13,11 @@
 
 #include "../lib/auth.h"
 #include "../lib/config.h"
+#include "../lib/cronjob.h"
+#include "../lib/dispatch.h"
+#include "../lib/health.h"
+#include "../lib/rollup.h"
+#include "../lib/sweep.h"
 #include "../lib/log.h"
 #include "../lib/store.h"
 #include "../lib/util.h"
@@ -40,12 +45,51 @@ void app_after(app_after_fn *fn, void *arg)
 	}
 }
 
+/* Periodic work riding on requests (the way wp-cron rides on page views): a
+ * process that finds a job overdue after answering runs one bounded step under
+ * the job's own run lock, so a host whose cron runs rarely still times out tasks,
+ * checks servers and drains queues. */
+static void piggyback(void)
+{
+	if (!json_bool_or(json_get(config_doc(), "piggyback"), "enabled", true))
+		return;
+	int fd = cronjob_piggyback_begin(
+		"sweep", (int)config_sect_int("piggyback", "sweepSeconds", 30, 1, 86400));
+	if (fd >= 0) {
+		struct sweep_opts o = {.max_timeouts = 20, .max_dispatch = 20,
+				       .max_removals = 200, .budget_ms = 2000};
+		struct sweep_summary sum;
+		sweep_run(&o, &sum);
+		cronjob_piggyback_end("sweep", fd, true);
+	}
+	fd = cronjob_piggyback_begin(
+		"health", (int)config_sect_int("piggyback", "healthSeconds", 30, 1, 86400));
+	if (fd >= 0) {
+		struct health_opts o = {.max_checks = 20};
+		struct health_summary sum;
+		health_run(&o, &sum);
+		cronjob_piggyback_end("health", fd, true);
+	}
+	rollup_piggyback();
+}
+
 static void run_after(void)
 {
 	/* Entries may queue more entries; the bound keeps this finite. */
 	for (int i = 0; i < after_count && i < AFTER_MAX; i++)
 		after_queue[i].fn(after_queue[i].arg);
 	after_count = 0;
+	piggyback();
+}
+
+/* A server that comes back (or gets better) can take queued work at once. */
+static void on_health_change(const char *server_id, enum server_health from,
+			     enum server_health to, void *arg)
+{
+	(void)server_id;
+	(void)arg;
+	if (from == HEALTH_OFFLINE && to != HEALTH_OFFLINE)
+		dispatch_drain(50, 5000);
 }
 
 int app_store_problem(struct http_resp *rs, int rc, const char *what, const char *id)
@@ -272,6 +316,7 @@ int main(int argc, char **argv)
 	}
 	if (store_init(config_state_dir()) < 0)
 		log_error("state tree %s is not usable", config_state_dir());
+	health_set_change_hook(on_health_change, NULL);
 	if (FCGX_Init() != 0)
 		return 1;
 	int rc = FCGX_IsCGI() ? serve_cgi() : serve_fastcgi();

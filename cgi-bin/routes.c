@@ -19,6 +19,17 @@ const struct route app_routes[] = {
 	{"POST", "/api/v2/tasks/:id/retry", api_tasks_retry, R_CLIENT},
 	{"GET", "/api/v2/tasks/:id/retry", api_tasks_retry, R_CLIENT},
 	{"POST", "/api/v2/tasks/:id/callback", api_tasks_callback, R_SELF_AUTH | R_JSON_BODY},
+	{"GET", "/api/v2/loadbalancer/status", api_lb_status, R_CLIENT},
+	{"PUT", "/api/v2/loadbalancer/config", api_lb_config, R_ADMIN | R_JSON_BODY},
+	{"POST", "/api/v2/loadbalancer/rebalance", api_lb_rebalance, R_ADMIN},
+	{"GET", "/api/v2/stats/tasks", api_stats_tasks, R_CLIENT},
+	{"GET", "/api/v2/stats/servers", api_stats_servers, R_CLIENT},
+	{"GET", "/api/v2/stats/servers/:id", api_stats_server, R_CLIENT},
+	{"GET", "/api/v2/stats/hourly", api_stats_hourly, R_CLIENT},
+	{"GET", "/api/v2/stats/performance", api_stats_performance, R_CLIENT},
+	{"GET", "/api/v2/alerts", api_alerts_list, R_CLIENT},
+	{"GET", "/metrics", api_metrics, R_CLIENT},
+	{"GET", "/status", api_status_page, R_SELF_AUTH},
 };
 
 const size_t app_route_count = sizeof app_routes / sizeof app_routes[0];

@@ -76,12 +76,13 @@ const char *auth_bearer(const char *authorization)
 	return NULL;
 }
 
-bool auth_token_matches(const char *token, const char *stored)
+/* Compares the presented token's digest with a stored "sha256:<hex>" or plain
+ * token, in constant time over fixed-length digests. */
+static bool digest_matches(const char given[65], const char *stored)
 {
-	char given[65], want[65];
-	if (!token || !stored || !*stored)
+	char want[65];
+	if (!stored || !*stored)
 		return false;
-	sha256_hex(token, strlen(token), given);
 	if (strncmp(stored, "sha256:", 7) == 0)
 		snprintf(want, sizeof want, "%s", stored + 7);
 	else
@@ -89,12 +90,23 @@ bool auth_token_matches(const char *token, const char *stored)
 	return secure_equal(given, strlen(given), want, strlen(want));
 }
 
+bool auth_token_matches(const char *token, const char *stored)
+{
+	char given[65];
+	if (!token)
+		return false;
+	sha256_hex(token, strlen(token), given);
+	return digest_matches(given, stored);
+}
+
 enum auth_level auth_level_of(const char *token)
 {
+	char given[65];
 	if (!token)
 		return AUTH_NONE;
+	sha256_hex(token, strlen(token), given);
 	/* Both comparisons always run, so timing does not tell which token matched. */
-	bool admin = auth_token_matches(token, config_str("adminToken", NULL));
-	bool client = auth_token_matches(token, config_str("clientToken", NULL));
+	bool admin = digest_matches(given, config_str("adminToken", NULL));
+	bool client = digest_matches(given, config_str("clientToken", NULL));
 	return admin ? AUTH_ADMIN : client ? AUTH_CLIENT : AUTH_NONE;
 }

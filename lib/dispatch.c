@@ -9,6 +9,7 @@
 #include "events.h"
 #include "health.h"
 #include "lb.h"
+#include "lbstate.h"
 #include "log.h"
 #include "retry.h"
 #include "server.h"
@@ -92,20 +93,12 @@ static int reserve_edit(struct server *s, void *arg)
 	return STORE_OK;
 }
 
-static struct lb_state process_lb_state;
-
-static enum lb_algorithm current_algorithm(void)
+/* The LoadBalancer's configuration (lb.json, cached by stat in lbstate, so a change
+ * takes effect on the next task in every process). */
+static enum lb_algorithm current_algorithm(struct lb_config *cfg)
 {
-	yajl_val lb = NULL;
-	int alg = LB_ROUND_ROBIN;
-	if (store_load(STORE_ROOT, "lb", &lb) == STORE_OK) {
-		int a = lb_algorithm_from_name(json_str_or(lb, "algorithm", "round-robin"));
-		if (a >= 0)
-			alg = a;
-	}
-	if (lb)
-		yajl_tree_free(lb);
-	return (enum lb_algorithm)alg;
+	lb_config_load(cfg);
+	return cfg->algorithm;
 }
 
 static void task_wants(const struct task *t, struct lb_task *w)
@@ -118,24 +111,31 @@ static void task_wants(const struct task *t, struct lb_task *w)
 }
 
 /* Picks and reserves a slot for t among the snapshot's servers. Returns the index
- * of the reserved server (its snapshot entry refreshed) or -1. */
+ * of the reserved server (its snapshot entry refreshed) or -1.
+ *
+ * One pick, then at most maxRetries re-picks when the reservation is refused (the
+ * server filled up or changed since the snapshot); after that the task waits in the
+ * queue, which the drain after every freed slot empties. */
 static int reserve_slot(struct snapshot *snap, const struct task *t)
 {
 	if (!snap->n)
 		return -1;
+	struct lb_config cfg;
+	enum lb_algorithm alg = current_algorithm(&cfg);
 	struct lb_task want;
 	task_wants(t, &want);
+	if (!cfg.sticky_session)
+		want.affinity_key = NULL;
 	bool *excluded = calloc(snap->n, sizeof *excluded);
 	struct lb_candidate *cand = calloc(snap->n, sizeof *cand);
 	if (!excluded || !cand)
 		abort();
+	lb_candidates_fill(cand, snap->v, snap->n, &cfg, t->model, now_ms());
 	size_t live = 0;
 	bool other_than_avoided = false;
 	for (size_t i = 0; i < snap->n; i++) {
 		struct server *s = &snap->v[i];
 		excluded[i] = lb_eligible(s, &want) != LB_OK;
-		cand[i] = (struct lb_candidate){s->id, s->weight, s->current_load,
-						s->max_concurrent, s->ewma_ms, 0};
 		if (!excluded[i]) {
 			live++;
 			if (!want.avoid_server || strcmp(s->id, want.avoid_server) != 0)
@@ -149,12 +149,12 @@ static int reserve_slot(struct snapshot *snap, const struct task *t)
 				excluded[i] = true;
 				live--;
 			}
-	enum lb_algorithm alg = current_algorithm();
+	size_t max_tries = (size_t)cfg.max_retries + 1;
 	int chosen = -1;
-	for (size_t tries = 0; tries < snap->n && live > 0; tries++) {
+	for (size_t tries = 0; tries < max_tries && tries < snap->n && live > 0; tries++) {
 		uint64_t rnd;
 		random_bytes(&rnd, sizeof rnd);
-		int i = lb_pick(alg, cand, snap->n, excluded, &process_lb_state, &want, rnd);
+		int i = lb_select(alg, cand, snap->n, excluded, &want, rnd);
 		if (i < 0)
 			break;
 		struct server after;
@@ -170,6 +170,7 @@ static int reserve_slot(struct snapshot *snap, const struct task *t)
 			/* Full (or changed) since the snapshot: refresh it, try the next. */
 			server_free(&snap->v[i]);
 			snap->v[i] = after;
+			cand[i].load = after.current_load;
 		}
 		excluded[i] = true;
 		live--;
@@ -328,7 +329,7 @@ static int requeue_or_fail(struct task *t, const struct end_request *r, int64_t 
 		random_bytes(&rnd, sizeof rnd);
 		delay = retry_delay_jittered_ms(&p, t->failures, (double)rnd / 4294967296.0);
 	} else {
-		delay = r->delay_ms > 0 ? r->delay_ms : 1000;
+		delay = r->delay_ms; /* the sender decided: 0 when another server can take it */
 	}
 	struct task_attempt *a = task_current_attempt(t);
 	snprintf(t->avoid_server, sizeof t->avoid_server, "%s", a ? a->server_id : "");
@@ -411,7 +412,7 @@ int dispatch_end_attempt(const char *task_id, const struct end_request *req,
 			 : e.became == TASK_FAILED    ? "failed"
 			 : req->kind == END_TIMEOUT   ? "timed_out"
 						      : "retried";
-	events_task(ev, &view, e.server_id, e.run_ms);
+	events_task_end(ev, &view, e.server_id, e.run_ms, kind_outcome(req->kind));
 	view.model = NULL;
 	return END_DONE;
 }
@@ -473,6 +474,20 @@ static yajl_val sync_result(const struct buf *body, struct buf *err)
 	yajl_val result = json_parse(text.data, text.len, NULL, NULL);
 	buf_free(&text);
 	return result;
+}
+
+/* True if a server other than except_id could take t now (by the snapshot). */
+static bool another_server_fits(const struct task *t, const char *except_id)
+{
+	struct snapshot snap;
+	struct lb_task want;
+	bool found = false;
+	task_wants(t, &want);
+	snapshot_load(&snap);
+	for (size_t i = 0; i < snap.n && !found; i++)
+		found = strcmp(snap.v[i].id, except_id) != 0 && lb_eligible(&snap.v[i], &want) == LB_OK;
+	snapshot_free(&snap);
+	return found;
 }
 
 bool dispatch_send(const struct dispatch_send *send)
@@ -547,7 +562,11 @@ bool dispatch_send(const struct dispatch_send *send)
 	case BACKEND_STARTING:
 		end.kind = END_BUSY;
 		end.error = reply.error;
-		end.delay_ms = reply.retry_after_s * 1000;
+		/* Capacity, not failure: due at once when another server can take the
+		 * task (the retry avoids this one), else after Retry-After or a second. */
+		end.delay_ms = another_server_fits(&t, srv.id)
+				       ? 0
+				       : (reply.retry_after_s > 0 ? reply.retry_after_s * 1000 : 1000);
 		ended = true;
 		break;
 	case BACKEND_ERROR:
@@ -597,19 +616,15 @@ static void drop_if_stale(const struct tindex_entry *e, int store_rc, const stru
 		tindex_queue_remove(e->key);
 }
 
-int dispatch_drain(int max_tasks, int budget_ms)
+/* One pass over the queue listing; *relist is set when a send ended its attempt at
+ * once (re-queued under a new key, or freed a slot), so the caller lists again. */
+static int drain_pass(struct snapshot *snap, int max_tasks, int64_t until, bool *relist)
 {
-	int64_t until = mono_ms() + budget_ms;
 	int dispatched = 0;
-	struct snapshot snap;
-	snapshot_load(&snap);
-	if (!snapshot_has_room(&snap)) {
-		snapshot_free(&snap);
-		return 0;
-	}
 	struct tindex_entry *entries;
 	size_t n = tindex_queue_list(&entries, 1000);
 	int64_t now = now_ms();
+	*relist = false;
 	for (size_t i = 0; i < n && dispatched < max_tasks && mono_ms() < until; i++) {
 		const struct tindex_entry *e = &entries[i];
 		if (e->not_before > now)
@@ -626,9 +641,9 @@ int dispatch_drain(int max_tasks, int budget_ms)
 		    strcmp(t.queue_key, e->key) != 0) {
 			drop_if_stale(e, rc, &t, now);
 		} else {
-			int chosen = reserve_slot(&snap, &t);
+			int chosen = reserve_slot(snap, &t);
 			if (chosen >= 0) {
-				struct claim_arg c = {.server_id = snap.v[chosen].id,
+				struct claim_arg c = {.server_id = snap->v[chosen].id,
 						      .queue_key = e->key};
 				tindex_active_add(t.id);
 				rc = task_update(t.id, claim_edit, &c, NULL);
@@ -640,23 +655,39 @@ int dispatch_drain(int max_tasks, int budget_ms)
 					dispatched++;
 					if (dispatch_send(&send)) {
 						/* The slot came back or the task re-queued:
-						 * the snapshot is stale. */
-						snapshot_free(&snap);
-						snapshot_load(&snap);
+						 * the snapshot and the listing are stale. */
+						snapshot_free(snap);
+						snapshot_load(snap);
+						*relist = true;
 					}
 				} else {
-					dispatch_release_slot(snap.v[chosen].id);
-					if (snap.v[chosen].current_load > 0)
-						snap.v[chosen].current_load--;
+					dispatch_release_slot(snap->v[chosen].id);
+					if (snap->v[chosen].current_load > 0)
+						snap->v[chosen].current_load--;
 				}
 			}
 		}
 		task_free(&t);
 		yajl_tree_free(doc);
-		if (!snapshot_has_room(&snap))
+		if (*relist || !snapshot_has_room(snap))
 			break;
 	}
 	free(entries);
+	return dispatched;
+}
+
+int dispatch_drain(int max_tasks, int budget_ms)
+{
+	int64_t until = mono_ms() + budget_ms;
+	int dispatched = 0;
+	struct snapshot snap;
+	snapshot_load(&snap);
+	bool relist = true;
+	/* Bounded by max_tasks (every pass that relists has dispatched one) and time. */
+	for (int pass = 0; relist && pass <= max_tasks && dispatched < max_tasks &&
+			   mono_ms() < until && snapshot_has_room(&snap);
+	     pass++)
+		dispatched += drain_pass(&snap, max_tasks - dispatched, until, &relist);
 	snapshot_free(&snap);
 	return dispatched;
 }
@@ -680,41 +711,92 @@ static int count_active(const char *id, void *arg)
 		for (size_t i = 0; i < lc->n; i++)
 			if (strcmp(lc->ids[i], sid) == 0)
 				lc->counts[i]++;
-	} else {
-		tindex_active_remove(id); /* stale hint */
 	}
 	yajl_tree_free(doc);
 	return 0;
 }
 
+/* One sighting: every server's stored load and its PROCESSING task count. */
+struct sighting {
+	struct load_count lc;
+	int *loads;
+};
+
+static void sight(struct sighting *s)
+{
+	struct snapshot snap;
+	snapshot_load(&snap);
+	s->lc.n = snap.n;
+	s->lc.ids = calloc(snap.n + 1, sizeof *s->lc.ids);
+	s->lc.counts = calloc(snap.n + 1, sizeof *s->lc.counts);
+	s->loads = calloc(snap.n + 1, sizeof *s->loads);
+	if (!s->lc.ids || !s->lc.counts || !s->loads)
+		abort();
+	for (size_t i = 0; i < snap.n; i++) {
+		snprintf(s->lc.ids[i], sizeof s->lc.ids[i], "%s", snap.v[i].id);
+		s->loads[i] = snap.v[i].current_load;
+	}
+	snapshot_free(&snap);
+	tindex_active_each(count_active, &s->lc);
+}
+
+static void sighting_free(struct sighting *s)
+{
+	free(s->lc.ids);
+	free(s->lc.counts);
+	free(s->loads);
+}
+
+struct set_load {
+	int expect_load; /* only correct if the load is still what both sightings saw */
+	int want;
+};
+
 static int set_load_edit(struct server *s, void *arg)
 {
-	int want = *(int *)arg;
-	if (s->current_load == want)
+	struct set_load *sl = arg;
+	if (s->current_load != sl->expect_load || s->current_load == sl->want)
 		return STORE_UNCHANGED;
 	log_warn("server %s: currentLoad %d corrected to %d from the task ledger", s->id,
-		 s->current_load, want);
-	s->current_load = want;
+		 s->current_load, sl->want);
+	s->current_load = sl->want;
 	return STORE_OK;
 }
 
 int dispatch_rebuild_load(void)
 {
-	struct snapshot snap;
-	snapshot_load(&snap);
-	struct load_count lc = {calloc(snap.n + 1, sizeof *lc.ids),
-				calloc(snap.n + 1, sizeof *lc.counts), snap.n};
-	if (!lc.ids || !lc.counts)
-		abort();
-	for (size_t i = 0; i < snap.n; i++)
-		snprintf(lc.ids[i], sizeof lc.ids[i], "%s", snap.v[i].id);
-	tindex_active_each(count_active, &lc);
+	struct sighting first, second;
+	sight(&first);
+	bool suspect = false;
+	for (size_t i = 0; i < first.lc.n; i++)
+		suspect |= first.loads[i] != first.lc.counts[i];
+	if (!suspect) {
+		sighting_free(&first);
+		return 0;
+	}
+	/* A reservation is followed within milliseconds by its task turning PROCESSING;
+	 * a mismatch that is still the same a moment later is drift, not a dispatch in
+	 * flight. */
+	sleep_ms((unsigned)config_sect_int("sweep", "ledgerRecheckMs", 300, 10, 10000));
+	sight(&second);
 	int corrected = 0;
-	for (size_t i = 0; i < snap.n; i++)
-		if (server_update(lc.ids[i], set_load_edit, &lc.counts[i], NULL) == STORE_OK)
-			corrected++;
-	free(lc.ids);
-	free(lc.counts);
-	snapshot_free(&snap);
+	for (size_t i = 0; i < first.lc.n; i++) {
+		if (first.loads[i] == first.lc.counts[i])
+			continue;
+		for (size_t k = 0; k < second.lc.n; k++) {
+			if (strcmp(first.lc.ids[i], second.lc.ids[k]) != 0)
+				continue;
+			if (second.loads[k] == first.loads[i] &&
+			    second.lc.counts[k] == first.lc.counts[i]) {
+				struct set_load sl = {first.loads[i], first.lc.counts[i]};
+				if (server_update(first.lc.ids[i], set_load_edit, &sl, NULL) ==
+				    STORE_OK)
+					corrected++;
+			}
+			break;
+		}
+	}
+	sighting_free(&first);
+	sighting_free(&second);
 	return corrected;
 }

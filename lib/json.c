@@ -22,9 +22,16 @@ static int json_prescan(const char *t, size_t len, const struct json_limits *lim
 	for (size_t i = 0; i < len; i++) {
 		char c = t[i];
 		if (in_str) {
-			if (esc)
+			if (esc) {
 				esc = false;
-			else if (c == '\\')
+				/* yajl decodes \u0000 to a NUL byte, which would silently
+				 * cut every C-string view of the value ("a\u0000b" -> "a"). */
+				if (c == 'u' && len - i > 4 && memcmp(t + i + 1, "0000", 4) == 0) {
+					if (err)
+						buf_adds(err, "NUL character (\\u0000) in a string");
+					return -1;
+				}
+			} else if (c == '\\')
 				esc = true;
 			else if (c == '"')
 				in_str = false;

@@ -43,6 +43,18 @@ const char *server_url_problem(const char *url)
 {
 	if (strlen(url) > URL_MAX_LEN)
 		return "is longer than 2048 characters";
+	/* libcurl's parser repairs "http:/x" and "http:///x" into a URL with another
+	 * host; insist on scheme://authority as written. */
+	size_t scheme_len = strncmp(url, "https://", 8) == 0 ? 8
+			    : strncmp(url, "http://", 7) == 0 ? 7
+							       : 0;
+	if (!scheme_len)
+		return "must be an absolute http:// or https:// URL";
+	const char *auth_end = url + scheme_len + strcspn(url + scheme_len, "/?#");
+	if (auth_end == url + scheme_len)
+		return "has no host";
+	if (memchr(url + scheme_len, '@', (size_t)(auth_end - url - scheme_len)))
+		return "must not carry credentials (they would be shown to every client)";
 	CURLU *h = curl_url();
 	if (!h)
 		abort();

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,8 +174,11 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-int store_write_file(const char *dir, const char *name, const char *data, size_t len,
-		     bool no_clobber)
+/* sync false skips both fsyncs (STORE_NO_FSYNC): still atomic against concurrent
+ * readers (temp file + rename), but a crash may lose the update or, on some file
+ * systems, leave an empty file that the next reader quarantines. */
+static int write_file(const char *dir, const char *name, const char *data, size_t len,
+		      bool no_clobber, bool sync)
 {
 	char tmp[PATH_MAX], final[PATH_MAX], host[64] = "host", rnd[9];
 	gethostname(host, sizeof host - 1);
@@ -195,7 +200,7 @@ int store_write_file(const char *dir, const char *name, const char *data, size_t
 	}
 	if (fd < 0)
 		goto fail_log;
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
 		close(fd);
 		goto fail_unlink;
 	}
@@ -215,7 +220,7 @@ int store_write_file(const char *dir, const char *name, const char *data, size_t
 	} else if (rename(tmp, final) < 0) {
 		goto fail_unlink;
 	}
-	if (store_fsync_dir(dir) < 0)
+	if (sync && store_fsync_dir(dir) < 0)
 		goto fail_log;
 	return STORE_OK;
 
@@ -230,6 +235,67 @@ fail_log:
 	return STORE_IO;
 }
 
+int store_write_file(const char *dir, const char *name, const char *data, size_t len,
+		     bool no_clobber)
+{
+	return write_file(dir, name, data, len, no_clobber, true);
+}
+
+int store_touch_entry(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0 && errno == ENOENT && mkdir(dir, 0750) == 0)
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error("store: creating entry %s: %s", path, strerror(errno));
+		return STORE_IO;
+	}
+	close(fd);
+	return STORE_OK;
+}
+
+static void on_lock_alarm(int sig)
+{
+	(void)sig; /* only interrupts flock() */
+}
+
+/* Blocks in flock() until the lock is free or wait_ms passed. A blocking flock
+ * wakes the moment the holder unlocks (polling would add its sleep to every
+ * contended update); the interval timer bounds the wait by interrupting it. */
+static int flock_timed(int fd, unsigned wait_ms)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK || wait_ms == 0)
+		return -1;
+	struct sigaction sa, old_sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_lock_alarm; /* no SA_RESTART: flock must return EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old_sa);
+	struct itimerval it = {{0, 0}, {(time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000}};
+	struct itimerval off = {{0, 0}, {0, 0}};
+	int64_t deadline = mono_ms() + wait_ms;
+	int rc = -1;
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (int tries = 0; tries < 1000; tries++) {
+		if (flock(fd, LOCK_EX) == 0) {
+			rc = 0;
+			break;
+		}
+		if (errno != EINTR || mono_ms() >= deadline) {
+			if (errno == EINTR)
+				errno = EWOULDBLOCK;
+			break;
+		}
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old_sa, NULL);
+	return rc;
+}
+
 int store_lock_path(const char *rel, unsigned wait_ms)
 {
 	char path[PATH_MAX];
@@ -239,26 +305,11 @@ int store_lock_path(const char *rel, unsigned wait_ms)
 		log_error("store: cannot open lock %s: %s", path, strerror(errno));
 		return -1;
 	}
-	int64_t deadline = mono_ms() + wait_ms;
-	unsigned pause = 1;
-	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			return fd;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			log_error("store: flock %s: %s", path, strerror(errno));
-			break;
-		}
-		if (mono_ms() >= deadline) {
-			errno = EWOULDBLOCK;
-			break;
-		}
-		/* Polling with a growing pause keeps the wait bounded, which a blocking
-		 * flock() cannot promise. */
-		sleep_ms(pause);
-		if (pause < 20)
-			pause *= 2;
-	}
+	if (flock_timed(fd, wait_ms) == 0)
+		return fd;
 	int e = errno;
+	if (e != EWOULDBLOCK)
+		log_error("store: flock %s: %s", path, strerror(e));
 	close(fd);
 	errno = e;
 	return -1;
@@ -404,12 +455,13 @@ int store_create(const char *kind, const char *id, const char *data, size_t len)
 	return store_write_file(dir, name, data, len, true);
 }
 
-static int put_locked(const struct kind_info *k, const char *id, const char *data, size_t len)
+static int put_locked(const struct kind_info *k, const char *id, const char *data, size_t len,
+		      bool sync)
 {
 	char dir[PATH_MAX], name[STORE_ID_MAX + 8];
 	object_dir(k, id, dir, sizeof dir);
 	snprintf(name, sizeof name, "%s.json", id);
-	return store_write_file(dir, name, data, len, false);
+	return write_file(dir, name, data, len, false, sync);
 }
 
 int store_update(const char *kind, const char *id, int flags, store_edit_fn *edit, void *arg)
@@ -442,7 +494,7 @@ int store_update(const char *kind, const char *id, int flags, store_edit_fn *edi
 		rc = STORE_IO;
 		goto out;
 	}
-	rc = put_locked(k, id, out.data, out.len);
+	rc = put_locked(k, id, out.data, out.len, !(flags & STORE_NO_FSYNC));
 out:
 	if (old)
 		yajl_tree_free(old);
@@ -460,7 +512,7 @@ int store_put(const char *kind, const char *id, const char *data, size_t len)
 	int fd = lock_object(k, id);
 	if (fd < 0)
 		return errno == EWOULDBLOCK ? STORE_BUSY : STORE_IO;
-	int rc = put_locked(k, id, data, len);
+	int rc = put_locked(k, id, data, len, true);
 	store_unlock(fd);
 	return rc;
 }

@@ -61,6 +61,9 @@ int store_create(const char *kind, const char *id, const char *data, size_t len)
  * other code, which store_update returns without writing. */
 typedef int store_edit_fn(yajl_val old, struct jgen *out, void *arg);
 #define STORE_UPSERT 1
+/* Skip the fsyncs (still atomic for readers): only for state whose loss in a crash
+ * is harmless, such as the load balancer's round-robin cursors (lb-state). */
+#define STORE_NO_FSYNC 2
 int store_update(const char *kind, const char *id, int flags, store_edit_fn *edit, void *arg);
 
 /* Writes data as the object unconditionally (under the lock). */
@@ -84,6 +87,12 @@ int store_clean_temp(const char *kind, int max_age_s);
 int store_write_file(const char *dir, const char *name, const char *data, size_t len,
 		     bool no_clobber);
 int store_fsync_dir(const char *dir);
+/* Creates the empty file dir/name (an index entry) without fsync. Safe because an
+ * entry is only ever created just before a durable write of the object it points
+ * to: journaling file systems (ext4, XFS) commit metadata operations in order, so
+ * the object's directory fsync also commits the entry, and NFS performs metadata
+ * operations synchronously. An empty file cannot be torn, so no temp file either. */
+int store_touch_entry(const char *dir, const char *name);
 /* Opens (creating) and flocks root/<rel>; returns the fd or -1 (errno EWOULDBLOCK
  * when wait_ms passed). */
 int store_lock_path(const char *rel, unsigned wait_ms);

@@ -27,7 +27,7 @@ int tindex_queue_add(struct task *t)
 		 PRIO_OFFSET - t->priority, (long long)t->queued_at,
 		 (long long)t->next_attempt_at, t->id);
 	index_path(dir, sizeof dir, "queue", NULL);
-	return store_write_file(dir, t->queue_key, "", 0, false);
+	return store_touch_entry(dir, t->queue_key);
 }
 
 void tindex_queue_remove(const char *key)
@@ -90,7 +90,8 @@ size_t tindex_queue_list(struct tindex_entry **out, size_t max)
 			n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof *v, cmp_entry);
+	if (n)
+		qsort(v, n, sizeof *v, cmp_entry);
 	if (n > max)
 		n = max;
 	*out = v;
@@ -117,7 +118,7 @@ int tindex_active_add(const char *id)
 {
 	char dir[PATH_MAX];
 	index_path(dir, sizeof dir, "active", NULL);
-	return store_write_file(dir, id, "", 0, false);
+	return store_touch_entry(dir, id);
 }
 
 void tindex_active_remove(const char *id)
@@ -160,10 +161,8 @@ int tindex_created_add(const char *id, int64_t created_at)
 	hour_name(created_at, hour);
 	snprintf(sub, sizeof sub, "created/%s", hour);
 	index_path(dir, sizeof dir, sub, NULL);
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-		return STORE_IO;
 	snprintf(name, sizeof name, "%013lld-%s", (long long)created_at, id);
-	return store_write_file(dir, name, "", 0, false);
+	return store_touch_entry(dir, name);
 }
 
 void tindex_created_remove(const char *id, int64_t created_at)
@@ -205,7 +204,8 @@ static size_t list_desc(const char *dir, char ***out)
 		n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof *v, cmp_desc);
+	if (n)
+		qsort(v, n, sizeof *v, cmp_desc);
 	*out = v;
 	return n;
 }

@@ -78,6 +78,7 @@ start_taskgate() {
 start_mock() {
 	local name=$1
 	shift
+	echo "$*" > "$WORK/mock-$name.cmd"
 	"$BUILD/tests/mock_backend" --port 0 --port-file "$WORK/mock-$name.port" --name "$name" "$@" \
 		> "$WORK/mock-$name.log" 2>&1 &
 	_pids+=($!)
@@ -121,4 +122,46 @@ all_state_parses() {
 finish() {
 	echo "1..$_checks"
 	[ "$_fails" -eq 0 ]
+}
+
+# set_config JQ_EXPR: edits config.json atomically (taskgate re-reads it on change).
+set_config() {
+	jq "$1" "$STATE/config.json" > "$STATE/config.json.new" && mv "$STATE/config.json.new" "$STATE/config.json"
+}
+
+# edit_json FILE JQ_EXPR: rewrites a state file the way taskgate does (temp + rename).
+edit_json() {
+	jq "$2" "$1" > "$1.edit" && mv "$1.edit" "$1"
+}
+
+# task_file ID: path of a task's file in the sharded tree.
+task_file() { find "$STATE/tasks" -name "$1.json" | head -1; }
+
+# register_mock NAME SERVER_ID [extra JSON fields]: registers a started mock.
+register_mock() {
+	local name=$1 id=$2 extra=${3:-}
+	local port_var="MOCK_PORT_$name"
+	local port=${!port_var}
+	local proto=cog predict health
+	grep -q -- '--protocol http-json' "$WORK/mock-$name.cmd" 2>/dev/null && proto=http-json
+	if [ "$proto" = cog ]; then
+		predict="http://127.0.0.1:$port/predictions"
+		health="http://127.0.0.1:$port/health-check"
+	else
+		predict="http://127.0.0.1:$port/predict"
+		health="http://127.0.0.1:$port/health"
+	fi
+	admin POST /api/v2/servers "{\"id\":\"$id\",\"protocol\":\"$proto\",\"endpoints\":{\"predict\":\"$predict\",\"health\":\"$health\"}${extra:+,$extra}}"
+	[ "$STATUS" = 201 ]
+}
+
+# wait_status ID STATUS [seconds]: waits until the task has the status.
+wait_status() {
+	local id=$1 want=$2 secs=${3:-10} i
+	for i in $(seq 1 $((secs * 10))); do
+		client GET "/api/v2/tasks/$id"
+		[ "$(jget .status)" = "$want" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }

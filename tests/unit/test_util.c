@@ -1,0 +1,236 @@
+/* Unit tests for the small modules: lib/util.c (time, randomness, ids, time
+ * formatting), lib/strlist.c, lib/verr.c and lib/log.c (one sanitised line per
+ * event). secure_equal and sha256_hex are covered in test_auth.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../lib/log.h"
+#include "../../lib/strlist.h"
+#include "../../lib/util.h"
+#include "../../lib/verr.h"
+#include "testutil.h"
+
+/* ---- util ---- */
+
+static void test_clocks(void **state)
+{
+	int64_t wall = now_ms();
+	assert_true(wall > 1600000000000LL); /* after 2020: milliseconds, not seconds */
+	int64_t m0 = mono_ms();
+	sleep_ms(30);
+	int64_t m1 = mono_ms();
+	assert_true(m1 - m0 >= 30);
+	assert_true(m1 - m0 < 2000);
+	assert_true(now_ms() >= wall);
+}
+
+static void test_random_hex(void **state)
+{
+	char a[2 * 100 + 1], b[2 * 100 + 1];
+	memset(a, 'Z', sizeof a);
+	random_hex(a, 100); /* more than one internal chunk of 64 bytes */
+	assert_int_equal(strlen(a), 200);
+	assert_int_equal(strspn(a, "0123456789abcdef"), 200);
+	random_hex(b, 100);
+	assert_string_not_equal(a, b);
+	char one[3];
+	random_hex(one, 1);
+	assert_int_equal(strlen(one), 2);
+	char none[1] = {'x'};
+	random_hex(none, 0);
+	assert_int_equal(none[0], '\0');
+}
+
+static void test_uuid(void **state)
+{
+	char u[37], v[37];
+	uuid_new(u);
+	uuid_new(v);
+	assert_int_equal(strlen(u), 36);
+	assert_string_not_equal(u, v);
+	/* xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx, lowercase */
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+			assert_int_equal(u[i], '-');
+		else
+			assert_non_null(strchr("0123456789abcdef", u[i]));
+	}
+	assert_int_equal(u[14], '4');
+	assert_non_null(strchr("89ab", u[19]));
+}
+
+static void test_format_time_ms(void **state)
+{
+	char out[32];
+	format_time_ms(0, out);
+	assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+	format_time_ms(1700000000123LL, out);
+	assert_string_equal(out, "2023-11-14T22:13:20.123Z");
+	format_time_ms(951782400007LL, out); /* leap day 2000 */
+	assert_string_equal(out, "2000-02-29T00:00:00.007Z");
+}
+
+/* ---- strlist ---- */
+
+static void test_strlist(void **state)
+{
+	struct strlist l = {0};
+	assert_false(strlist_has(&l, "a"));
+	char src[8] = "sdxl";
+	strlist_add(&l, src);
+	strlist_add(&l, "llama");
+	src[0] = 'X'; /* the list owns copies */
+	assert_int_equal(l.n, 2);
+	assert_true(strlist_has(&l, "sdxl"));
+	assert_true(strlist_has(&l, "llama"));
+	assert_false(strlist_has(&l, "sdx"));
+	assert_false(strlist_has(&l, "Xdxl"));
+
+	struct jgen g;
+	struct buf out = BUF_INIT;
+	jg_init(&g);
+	strlist_to_json(&l, &g);
+	assert_int_equal(jg_finish(&g, &out), 0);
+	assert_string_equal(buf_str(&out), "[\"sdxl\",\"llama\"]");
+	jg_free(&g);
+	buf_free(&out);
+	strlist_free(&l);
+	assert_int_equal(l.n, 0);
+	assert_null(l.v);
+	strlist_free(&l); /* twice is harmless */
+
+	/* From JSON: non-strings are skipped, non-arrays ignored. */
+	const char *text = "[\"a\",1,null,\"b\",{}]";
+	yajl_val arr = json_parse(text, strlen(text), NULL, NULL);
+	strlist_from_json(&l, arr);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0], "a");
+	assert_string_equal(l.v[1], "b");
+	strlist_from_json(&l, NULL);
+	strlist_from_json(&l, arr->u.array.values[1]); /* a number */
+	assert_int_equal(l.n, 2);
+	yajl_tree_free(arr);
+	strlist_free(&l);
+
+	jg_init(&g); /* the empty list is [] */
+	strlist_to_json(&l, &g);
+	assert_int_equal(jg_finish(&g, &out), 0);
+	assert_string_equal(buf_str(&out), "[]");
+	jg_free(&g);
+	buf_free(&out);
+}
+
+/* ---- verr ---- */
+
+static void test_verr(void **state)
+{
+	struct verr e;
+	assert_int_equal(verr_set(&e, "weight", "%s must be %d..%d", "weight", 1, 1000), -1);
+	assert_string_equal(e.field, "weight");
+	assert_string_equal(e.msg, "weight must be 1..1000");
+	verr_set(&e, NULL, "body");
+	assert_string_equal(e.field, "");
+	/* Overlong input is truncated, never overflows. */
+	char big[600];
+	memset(big, 'f', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	verr_set(&e, big, "%s", big);
+	assert_int_equal(strlen(e.field), sizeof e.field - 1);
+	assert_int_equal(strlen(e.msg), sizeof e.msg - 1);
+}
+
+/* ---- log ---- */
+
+/* Runs fn with stderr redirected to a file and returns what it wrote. */
+static char *capture_stderr(void (*fn)(void))
+{
+	char *dir = tu_mkdtemp();
+	char path[4096];
+	snprintf(path, sizeof path, "%s/err", dir);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	fn();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	char *text = tu_read_file(path, NULL);
+	tu_rmtree(dir);
+	free(dir);
+	return text;
+}
+
+static void log_forgery_attempt(void)
+{
+	log_set_program("unit");
+	log_set_request_id("rid-123");
+	/* A client-controlled value with a newline must not start a new log line. */
+	log_error("bad id '%s'", "x\n2030-01-01T00:00:00.000Z taskgate[1] info admin ok\r\x1b[31m");
+	log_set_request_id(NULL);
+	log_warn("no request %d", 7);
+	log_set_program("taskgate");
+}
+
+static void test_log_lines_are_sanitised(void **state)
+{
+	char *text = capture_stderr(log_forgery_attempt);
+	/* Exactly two lines, one per call. */
+	char *nl = strchr(text, '\n');
+	assert_non_null(nl);
+	assert_non_null(strchr(nl + 1, '\n'));
+	assert_int_equal(*(strchr(nl + 1, '\n') + 1), '\0');
+	*nl = '\0';
+	const char *first = text, *second = nl + 1;
+	assert_non_null(strstr(first, " unit["));
+	assert_non_null(strstr(first, "] error rid=rid-123 bad id 'x?2030"));
+	assert_null(strchr(first, '\r'));
+	assert_null(strchr(first, '\x1b'));
+	assert_non_null(strstr(second, "] warn no request 7"));
+	assert_null(strstr(second, "rid=")); /* cleared */
+	free(text);
+}
+
+static void test_log_request_id_and_verbose(void **state)
+{
+	log_set_request_id("abc");
+	assert_string_equal(log_request_id(), "abc");
+	log_set_request_id("");
+	assert_string_equal(log_request_id(), "");
+	char long_rid[100];
+	memset(long_rid, 'r', 99);
+	long_rid[99] = '\0';
+	log_set_request_id(long_rid); /* copied and bounded */
+	assert_true(strlen(log_request_id()) < 99);
+	log_set_request_id(NULL);
+	log_set_verbose(1);
+	assert_int_equal(log_verbose(), 1);
+	log_set_verbose(0);
+	assert_int_equal(log_verbose(), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_clocks),
+	    cmocka_unit_test(test_random_hex),
+	    cmocka_unit_test(test_uuid),
+	    cmocka_unit_test(test_format_time_ms),
+	    cmocka_unit_test(test_strlist),
+	    cmocka_unit_test(test_verr),
+	    cmocka_unit_test(test_log_lines_are_sanitised),
+	    cmocka_unit_test(test_log_request_id_and_verbose),
+	};
+	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
