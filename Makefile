@@ -50,7 +50,8 @@ FLOOR_BIN := $(BUILD)/tests/floor.fcgi
 PROGRAM := $(BUILD)/taskgate.fcgi
 
 DEB_BUILD := gcc make pkg-config libfcgi-dev libyajl-dev libcurl4-openssl-dev uuid-dev libssl-dev
-DEB_TEST  := lighttpd libcmocka-dev libmicrohttpd-dev curl jq wrk valgrind procps
+DEB_TEST  := lighttpd libcmocka-dev libmicrohttpd-dev curl jq wrk valgrind procps python3 \
+             chromium fonts-dejavu-core
 DEB_RUN   := lighttpd curl
 
 .PHONY: all deps run test unit integration bench valgrind install clean format
@@ -73,21 +74,21 @@ $(BUILD)/cgi-bin/openapi_data.o: $(BUILD)/cgi-bin/openapi_data.c
 	$(CC) -std=c11 -c $< -o $@
 
 $(PROGRAM): $(CGI_OBJ) $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD  $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/cron/%: $(BUILD)/cron/%.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LD  $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	@echo "  LD  $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(MOCK_BIN): $(MOCK_SRC:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -lcurl -lyajl -lpthread
+	@echo "  LD  $@"; $(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -lcurl -lyajl -lpthread
 
 $(FLOOR_BIN): $(BUILD)/tests/bench/floor.o
-	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi
+	@echo "  LD  $@"; $(CC) $(LDFLAGS) -o $@ $^ -lfcgi
 
 $(BUILD)/tests/unit/%.o: CFLAGS += -Wno-missing-prototypes
 $(BUILD)/tests/mock/%.o: CFLAGS += -Wno-missing-prototypes

@@ -39,7 +39,7 @@ pids="$pids $!"
 
 if [ "$DEMO" != 0 ] && [ -x "$BUILD/tests/mock_backend" ]; then
 	"$BUILD/tests/mock_backend" --protocol cog --port "$((PORT + 1))" --slots 2 \
-		--delay-ms 500 --name demo > "$rundir/demo.log" 2>&1 &
+		--delay-ms 500 --name demo --max-seconds 86400 > "$rundir/demo.log" 2>&1 &
 	pids="$pids $!"
 	echo "demo Cog server on http://127.0.0.1:$((PORT + 1)) (register it: see README)"
 fi

@@ -99,6 +99,7 @@ int cronjob_parse(int argc, char **argv, const char *name, const char *about,
 			break;
 		case O_QUIET:
 			o->quiet = true;
+			log_set_quiet(1);
 			break;
 		case O_HELP:
 			usage(stdout, name, about, extra);

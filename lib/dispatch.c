@@ -680,6 +680,10 @@ int dispatch_drain(int max_tasks, int budget_ms)
 {
 	int64_t until = mono_ms() + budget_ms;
 	int dispatched = 0;
+	/* Most calls find nothing waiting: one readdir instead of reading every
+	 * server's file. */
+	if (tindex_queue_depth() == 0)
+		return 0;
 	struct snapshot snap;
 	snapshot_load(&snap);
 	bool relist = true;

@@ -1,6 +1,7 @@
 #include "json.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,8 +297,14 @@ void jg_num(struct jgen *j, double v)
 		jg_null(j);
 	else if (v == floor(v) && fabs(v) < 9e15)
 		jg_int(j, (long long)v);
-	else
-		JG_CALL(j, yajl_gen_double(j->g, v));
+	else {
+		/* yajl prints doubles with %.20g, which shows binary noise
+		 * (0.20999999999999999223); ten significant digits are plenty for
+		 * every figure we report. */
+		char txt[32];
+		int n = snprintf(txt, sizeof txt, "%.10g", v);
+		JG_CALL(j, yajl_gen_number(j->g, txt, (size_t)n));
+	}
 }
 void jg_bool(struct jgen *j, bool v)
 {

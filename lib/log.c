@@ -10,7 +10,7 @@
 
 static char program[32] = "taskgate";
 static char request_id[40];
-static int verbose;
+static int quiet;
 
 void log_set_program(const char *name)
 {
@@ -27,14 +27,9 @@ const char *log_request_id(void)
 	return request_id;
 }
 
-void log_set_verbose(int on)
+void log_set_quiet(int on)
 {
-	verbose = on;
-}
-
-int log_verbose(void)
-{
-	return verbose;
+	quiet = on;
 }
 
 static void log_line(const char *level, const char *fmt, va_list ap)
@@ -70,4 +65,12 @@ static void log_line(const char *level, const char *fmt, va_list ap)
 
 LOG_FN(log_error, "error")
 LOG_FN(log_warn, "warn")
-LOG_FN(log_info, "info")
+void log_info(const char *fmt, ...)
+{
+	if (quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	log_line("info", fmt, ap);
+	va_end(ap);
+}

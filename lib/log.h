@@ -8,8 +8,9 @@
 void log_set_program(const char *name);
 void log_set_request_id(const char *rid); /* copied; NULL or "" clears */
 const char *log_request_id(void);
-void log_set_verbose(int on); /* per-request access lines */
-int log_verbose(void);
+/* Quiet: info lines are dropped, warnings and errors still go out (cron mails
+ * whatever a job prints, so --quiet must silence routine news). */
+void log_set_quiet(int on);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store.h"
 #include "util.h"
@@ -45,8 +46,8 @@ const char *server_url_problem(const char *url)
 		return "is longer than 2048 characters";
 	/* libcurl's parser repairs "http:/x" and "http:///x" into a URL with another
 	 * host; insist on scheme://authority as written. */
-	size_t scheme_len = strncmp(url, "https://", 8) == 0 ? 8
-			    : strncmp(url, "http://", 7) == 0 ? 7
+	size_t scheme_len = strncasecmp(url, "https://", 8) == 0 ? 8
+			    : strncasecmp(url, "http://", 7) == 0 ? 7
 							       : 0;
 	if (!scheme_len)
 		return "must be an absolute http:// or https:// URL";

@@ -202,7 +202,7 @@ static void test_log_lines_are_sanitised(void **state)
 	free(text);
 }
 
-static void test_log_request_id_and_verbose(void **state)
+static void test_log_request_id(void **state)
 {
 	log_set_request_id("abc");
 	assert_string_equal(log_request_id(), "abc");
@@ -214,10 +214,24 @@ static void test_log_request_id_and_verbose(void **state)
 	log_set_request_id(long_rid); /* copied and bounded */
 	assert_true(strlen(log_request_id()) < 99);
 	log_set_request_id(NULL);
-	log_set_verbose(1);
-	assert_int_equal(log_verbose(), 1);
-	log_set_verbose(0);
-	assert_int_equal(log_verbose(), 0);
+}
+
+static void log_while_quiet(void)
+{
+	log_set_quiet(1);
+	log_info("routine news");
+	log_warn("something to look at");
+	log_set_quiet(0);
+	log_info("loud again");
+}
+
+static void test_log_quiet_drops_info_only(void **state)
+{
+	char *text = capture_stderr(log_while_quiet);
+	assert_null(strstr(text, "routine news"));
+	assert_non_null(strstr(text, "] warn something to look at"));
+	assert_non_null(strstr(text, "] info loud again"));
+	free(text);
 }
 
 int main(void)
@@ -230,7 +244,8 @@ int main(void)
 	    cmocka_unit_test(test_strlist),
 	    cmocka_unit_test(test_verr),
 	    cmocka_unit_test(test_log_lines_are_sanitised),
-	    cmocka_unit_test(test_log_request_id_and_verbose),
+	    cmocka_unit_test(test_log_request_id),
+	    cmocka_unit_test(test_log_quiet_drops_info_only),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
