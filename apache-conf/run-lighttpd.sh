@@ -25,7 +25,7 @@ pids=""
 cleanup() {
 	trap - INT TERM EXIT
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	[ -f "$rundir/lighttpd.pid" ] && kill "$(cat "$rundir/lighttpd.pid")" 2>/dev/null || true
+	[ -s "$rundir/lighttpd.pid" ] && kill "$(cat "$rundir/lighttpd.pid" 2>/dev/null)" 2>/dev/null || true
 	wait 2>/dev/null || true
 	echo "taskgate stopped"
 }

@@ -45,6 +45,17 @@ void health_cfg_load(struct health_cfg *c)
 	c->rise = (int)config_sect_int("health", "rise", c->rise, 1, 100);
 	c->fall = (int)config_sect_int("health", "fall", c->fall, 1, 100);
 	c->inter_ms = sect_seconds_ms("inter", c->inter_ms, 0.1, 86400);
+	/* The seed's LoadBalancerConfig.healthCheckInterval, once an operator has set
+	 * the load balancer's config (PUT /api/v2/loadbalancer/config), is the base
+	 * interval; until then config.json's health.inter is. */
+	yajl_val lb = NULL;
+	long long every_s;
+	if (store_load(STORE_ROOT, "lb", &lb) == STORE_OK &&
+	    json_get_int(lb, "healthCheckInterval", &every_s) == JSON_OK && every_s >= 1 &&
+	    every_s <= 3600)
+		c->inter_ms = (int64_t)every_s * 1000;
+	if (lb)
+		yajl_tree_free(lb);
 	c->fastinter_ms = sect_seconds_ms("fastinter", c->fastinter_ms, 0.1, 86400);
 	c->downinter_ms = sect_seconds_ms("downinter", c->downinter_ms, 0.1, 86400);
 	c->max_inter_ms = sect_seconds_ms("maxInter", c->max_inter_ms, 0.1, 86400);

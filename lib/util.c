@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,8 +77,16 @@ void uuid_new(char out[37])
 void sha256_hex(const void *data, size_t len, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
+	/* Fetched once: SHA256() looks the algorithm up in OpenSSL 3's provider
+	 * tables on every call, which costs more than hashing a token. */
+	static EVP_MD *sha256;
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256(data, len, md);
+	if (!sha256)
+		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!sha256 || !EVP_Digest(data, len, md, NULL, sha256, NULL)) {
+		fputs("taskgate: SHA-256 unavailable\n", stderr);
+		abort();
+	}
 	for (size_t i = 0; i < sizeof md; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];

@@ -43,6 +43,9 @@ cat > "$WORK/events.py" << 'EOF'
 import json, os, sys, time
 state, kind = sys.argv[1], sys.argv[2]
 HOUR = 3600000
+# The current hour's events must lie in the past: in an hour's first seconds, wait.
+if int(time.time() * 1000) % HOUR < 15000:
+    time.sleep(15 - (time.time() % 3600))
 now = int(time.time() * 1000)
 H = now - now % HOUR
 files = {}
@@ -74,10 +77,12 @@ if kind == "workload":
              500 if fail else 2500, "failed" if fail else "completed")
     emit({"t": H - 2 * HOUR + 1800000, "type": "server_status", "server": "gpu-3",
           "from": "online", "to": "offline"})
-    # Ten minutes ago: sdxl on gpu-3: 2 x 800 ms completed, 3 x 200 ms failed.
+    # Up to ten minutes ago, but always inside the current (unfinished) hour:
+    # sdxl on gpu-3: 2 x 800 ms completed, 3 x 200 ms failed.
+    recent = max(H, now - 600000)
     for i in range(5):
         fail = i >= 2
-        task(now - 600000 + 1000 * i, "d%d" % i, "sdxl", "gpu-3", 50,
+        task(recent + 1000 * i, "d%d" % i, "sdxl", "gpu-3", 50,
              200 if fail else 800, "failed" if fail else "completed")
 elif kind == "big":
     # 48 finished hours of 3000 tasks each (432,000 lines) for the crash test.
