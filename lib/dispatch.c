@@ -682,7 +682,7 @@ int dispatch_drain(int max_tasks, int budget_ms)
 	int dispatched = 0;
 	/* Most calls find nothing waiting: one readdir instead of reading every
 	 * server's file. */
-	if (tindex_queue_depth() == 0)
+	if (tindex_queue_empty())
 		return 0;
 	struct snapshot snap;
 	snapshot_load(&snap);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,9 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(((const struct tindex_entry *)a)->key, ((const struct tindex_entry *)b)->key);
 }
 
-static bool parse_queue_name(const char *name, struct tindex_entry *e)
+static bool parse_queue_name(const char *name, void *elem, const void *arg)
 {
+	struct tindex_entry *e = elem;
 	int prio;
 	long long queued, not_before;
 	int used = 0;
@@ -67,35 +69,12 @@ static bool parse_queue_name(const char *name, struct tindex_entry *e)
 size_t tindex_queue_list(struct tindex_entry **out, size_t max)
 {
 	char dir[PATH_MAX];
+	size_t n;
 	index_path(dir, sizeof dir, "queue", NULL);
-	*out = NULL;
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	size_t n = 0, cap = 0;
-	struct tindex_entry *v = NULL;
-	struct dirent *de;
 	/* Read everything, then sort: readdir order is arbitrary, and the head of the
 	 * queue can be anywhere in it. The bound protects memory, not order. */
-	while ((de = readdir(d)) != NULL && n < 100000) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = realloc(v, cap * sizeof *v);
-			if (!v)
-				abort();
-		}
-		if (parse_queue_name(de->d_name, &v[n]))
-			n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof *v, cmp_entry);
-	if (n > max)
-		n = max;
-	*out = v;
-	return n;
+	*out = store_dir_sorted(dir, sizeof **out, 100000, parse_queue_name, NULL, cmp_entry, &n);
+	return n > max ? max : n;
 }
 
 size_t tindex_queue_depth(void)
@@ -112,6 +91,31 @@ size_t tindex_queue_depth(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+bool tindex_queue_empty(void)
+{
+	char dir[PATH_MAX];
+	index_path(dir, sizeof dir, "queue", NULL);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	/* getdents64 with a small buffer: readdir() would fill 32 KiB (a thousand
+	 * names) to answer a yes/no question. */
+	char ents[512];
+	bool empty = true;
+	for (int calls = 0; empty && calls < 1000000; calls++) {
+		ssize_t n = getdents64(fd, ents, sizeof ents);
+		if (n <= 0)
+			break;
+		for (ssize_t off = 0; off < n && empty;) {
+			const struct dirent64 *de = (const struct dirent64 *)(ents + off);
+			empty = de->d_name[0] == '.';
+			off += de->d_reclen;
+		}
+	}
+	close(fd);
+	return empty;
 }
 
 int tindex_active_add(const char *id)
@@ -179,34 +183,20 @@ static int cmp_desc(const void *a, const void *b)
 	return strcmp(*(char *const *)b, *(char *const *)a);
 }
 
+static bool dup_name(const char *name, void *elem, const void *arg)
+{
+	char *c = strdup(name);
+	if (!c)
+		abort();
+	*(char **)elem = c;
+	return true;
+}
+
 /* Names in dir (skipping dot files), sorted newest first; caller frees. */
 static size_t list_desc(const char *dir, char ***out)
 {
-	*out = NULL;
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	size_t n = 0, cap = 0;
-	char **v = NULL;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL && n < 1000000) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = realloc(v, cap * sizeof *v);
-			if (!v)
-				abort();
-		}
-		v[n] = strdup(de->d_name);
-		if (!v[n])
-			abort();
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof *v, cmp_desc);
-	*out = v;
+	size_t n;
+	*out = store_dir_sorted(dir, sizeof **out, 1000000, dup_name, NULL, cmp_desc, &n);
 	return n;
 }
 

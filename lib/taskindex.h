@@ -15,6 +15,7 @@
 #ifndef TASKGATE_TASKINDEX_H
 #define TASKGATE_TASKINDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,9 @@ struct tindex_entry {
  * *out). */
 size_t tindex_queue_list(struct tindex_entry **out, size_t max);
 size_t tindex_queue_depth(void);
+/* True when no entry waits: stops at the first name, so it costs the same for a
+ * queue of ten entries or a million. */
+bool tindex_queue_empty(void);
 
 int tindex_active_add(const char *id);
 void tindex_active_remove(const char *id);
