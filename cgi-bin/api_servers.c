@@ -51,34 +51,6 @@ int api_servers_create(struct http_req *rq, struct http_resp *rs)
 	return status;
 }
 
-struct id_list {
-	char **ids;
-	size_t n, cap;
-};
-
-static int collect_id(const char *id, void *arg)
-{
-	struct id_list *l = arg;
-	if (l->n >= SERVERS_LIST_MAX)
-		return 1;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->ids = realloc(l->ids, l->cap * sizeof *l->ids);
-		if (!l->ids)
-			abort();
-	}
-	l->ids[l->n] = strdup(id);
-	if (!l->ids[l->n])
-		abort();
-	l->n++;
-	return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static const char *const status_names[] = {"online", "offline", "maintenance", "degraded"};
 
 int api_servers_list(struct http_req *rq, struct http_resp *rs)
@@ -98,9 +70,8 @@ int api_servers_list(struct http_req *rq, struct http_resp *rs)
 					    "degraded");
 	}
 
-	struct id_list ids = {0};
-	store_list("servers", collect_id, &ids);
-	qsort(ids.ids, ids.n, sizeof *ids.ids, cmp_str);
+	char(*ids)[STORE_ID_MAX + 1];
+	size_t nids = store_list_ids("servers", SERVERS_LIST_MAX, &ids);
 
 	struct jgen g;
 	jg_init(&g);
@@ -108,9 +79,9 @@ int api_servers_list(struct http_req *rq, struct http_resp *rs)
 	jg_key(&g, "items");
 	jg_arr(&g);
 	size_t count = 0;
-	for (size_t i = 0; i < ids.n; i++) {
+	for (size_t i = 0; i < nids; i++) {
 		struct server s;
-		if (server_load(ids.ids[i], &s) == STORE_OK) {
+		if (server_load(ids[i], &s) == STORE_OK) {
 			bool keep = (!has_status || strcmp(server_status(&s), status) == 0) &&
 				    (!has_group || strlist_has(&s.groups, group)) &&
 				    (!has_tag || strlist_has(&s.tags, tag)) &&
@@ -122,9 +93,8 @@ int api_servers_list(struct http_req *rq, struct http_resp *rs)
 			}
 			server_free(&s);
 		}
-		free(ids.ids[i]);
 	}
-	free(ids.ids);
+	free(ids);
 	jg_arr_end(&g);
 	jg_kint(&g, "count", (long long)count);
 	jg_obj_end(&g);

@@ -149,38 +149,30 @@ void alerts_state_free(struct alerts_state *s)
 	memset(s, 0, sizeof *s);
 }
 
-static int inst_cmp(const char *name, const char *subject, const struct alert_inst *x)
+struct inst_key {
+	const char *name, *subject;
+};
+
+static int inst_cmp(const void *key, const void *elem)
 {
-	int c = strcmp(name, x->name);
-	return c ? c : strcmp(subject, x->subject);
+	const struct inst_key *k = key;
+	const struct alert_inst *x = elem;
+	int c = strcmp(k->name, x->name);
+	return c ? c : strcmp(k->subject, x->subject);
 }
 
 static struct alert_inst *inst_get(struct alerts_state *s, const char *name, const char *subject,
 				   bool create)
 {
-	size_t lo = 0, hi = s->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = inst_cmp(name, subject, &s->v[mid]);
-		if (c == 0)
-			return &s->v[mid];
-		if (c > 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	bool found;
+	struct inst_key key = {name, subject};
+	size_t at = array_search(&key, s->v, s->n, sizeof *s->v, inst_cmp, &found);
+	if (found)
+		return &s->v[at];
 	if (!create)
 		return NULL;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 8;
-		s->v = realloc(s->v, s->cap * sizeof *s->v);
-		if (!s->v)
-			abort();
-	}
-	memmove(&s->v[lo + 1], &s->v[lo], (s->n - lo) * sizeof *s->v);
-	s->n++;
-	struct alert_inst *a = &s->v[lo];
-	memset(a, 0, sizeof *a);
+	s->v = array_insert(s->v, &s->n, &s->cap, sizeof *s->v, at, 8);
+	struct alert_inst *a = &s->v[at];
 	snprintf(a->name, sizeof a->name, "%s", name);
 	snprintf(a->subject, sizeof a->subject, "%s", subject);
 	return a;
@@ -432,16 +424,10 @@ void alerts_state_to_json(const struct alerts_state *s, struct jgen *g)
 static int state_save(const struct alerts_state *s)
 {
 	struct jgen g;
-	struct buf out = BUF_INIT;
 	jg_init(&g);
 	alerts_state_to_json(s, &g);
-	int rc = STORE_IO;
-	if (jg_finish(&g, &out) == 0) {
-		buf_addch(&out, '\n');
-		rc = events_file_write("", "alerts.json", out.data, out.len);
-	}
+	int rc = events_file_write_json("", "alerts.json", &g);
 	jg_free(&g);
-	buf_free(&out);
 	return rc;
 }
 

@@ -23,52 +23,7 @@
 
 /* ---- server snapshot ---- */
 
-struct snapshot {
-	struct server *v;
-	size_t n;
-};
-
-static int snap_add(const char *id, void *arg)
-{
-	struct snapshot *s = arg;
-	if (s->n >= SERVERS_MAX)
-		return 1;
-	struct server srv;
-	if (server_load(id, &srv) != STORE_OK)
-		return 0;
-	struct server *v = realloc(s->v, (s->n + 1) * sizeof *v);
-	if (!v)
-		abort();
-	s->v = v;
-	s->v[s->n++] = srv;
-	return 0;
-}
-
-static int cmp_server(const void *a, const void *b)
-{
-	return strcmp(((const struct server *)a)->id, ((const struct server *)b)->id);
-}
-
-static void snapshot_load(struct snapshot *s)
-{
-	s->v = NULL;
-	s->n = 0;
-	store_list("servers", snap_add, s);
-	/* A stable order makes round-robin and tie-breaking deterministic. */
-	if (s->n)
-		qsort(s->v, s->n, sizeof *s->v, cmp_server);
-}
-
-static void snapshot_free(struct snapshot *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		server_free(&s->v[i]);
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
-}
-
-static bool snapshot_has_room(const struct snapshot *s)
+static bool snapshot_has_room(const struct server_list *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (!s->v[i].maintenance && s->v[i].health != HEALTH_OFFLINE &&
@@ -116,7 +71,7 @@ static void task_wants(const struct task *t, struct lb_task *w)
  * One pick, then at most maxRetries re-picks when the reservation is refused (the
  * server filled up or changed since the snapshot); after that the task waits in the
  * queue, which the drain after every freed slot empties. */
-static int reserve_slot(struct snapshot *snap, const struct task *t)
+static int reserve_slot(struct server_list *snap, const struct task *t)
 {
 	if (!snap->n)
 		return -1;
@@ -232,11 +187,11 @@ static void fill_send(struct dispatch_send *send, const char *task_id, const cha
 
 int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *public_json)
 {
-	struct snapshot snap;
+	struct server_list snap;
 	struct jgen g;
 	struct buf doc = BUF_INIT;
 	memset(send, 0, sizeof *send);
-	snapshot_load(&snap);
+	server_list_load(&snap, SERVERS_MAX);
 	int chosen = reserve_slot(&snap, t);
 	int64_t now = now_ms();
 	int rc;
@@ -275,7 +230,7 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 			events_task("dispatched", t, t->server_id, 0);
 	}
 	buf_free(&doc);
-	snapshot_free(&snap);
+	server_list_free(&snap);
 	return rc;
 }
 
@@ -479,14 +434,14 @@ static yajl_val sync_result(const struct buf *body, struct buf *err)
 /* True if a server other than except_id could take t now (by the snapshot). */
 static bool another_server_fits(const struct task *t, const char *except_id)
 {
-	struct snapshot snap;
+	struct server_list snap;
 	struct lb_task want;
 	bool found = false;
 	task_wants(t, &want);
-	snapshot_load(&snap);
+	server_list_load(&snap, SERVERS_MAX);
 	for (size_t i = 0; i < snap.n && !found; i++)
 		found = strcmp(snap.v[i].id, except_id) != 0 && lb_eligible(&snap.v[i], &want) == LB_OK;
-	snapshot_free(&snap);
+	server_list_free(&snap);
 	return found;
 }
 
@@ -618,7 +573,7 @@ static void drop_if_stale(const struct tindex_entry *e, int store_rc, const stru
 
 /* One pass over the queue listing; *relist is set when a send ended its attempt at
  * once (re-queued under a new key, or freed a slot), so the caller lists again. */
-static int drain_pass(struct snapshot *snap, int max_tasks, int64_t until, bool *relist)
+static int drain_pass(struct server_list *snap, int max_tasks, int64_t until, bool *relist)
 {
 	int dispatched = 0;
 	struct tindex_entry *entries;
@@ -656,8 +611,8 @@ static int drain_pass(struct snapshot *snap, int max_tasks, int64_t until, bool 
 					if (dispatch_send(&send)) {
 						/* The slot came back or the task re-queued:
 						 * the snapshot and the listing are stale. */
-						snapshot_free(snap);
-						snapshot_load(snap);
+						server_list_free(snap);
+						server_list_load(snap, SERVERS_MAX);
 						*relist = true;
 					}
 				} else {
@@ -684,15 +639,15 @@ int dispatch_drain(int max_tasks, int budget_ms)
 	 * server's file. */
 	if (tindex_queue_empty())
 		return 0;
-	struct snapshot snap;
-	snapshot_load(&snap);
+	struct server_list snap;
+	server_list_load(&snap, SERVERS_MAX);
 	bool relist = true;
 	/* Bounded by max_tasks (every pass that relists has dispatched one) and time. */
 	for (int pass = 0; relist && pass <= max_tasks && dispatched < max_tasks &&
 			   mono_ms() < until && snapshot_has_room(&snap);
 	     pass++)
 		dispatched += drain_pass(&snap, max_tasks - dispatched, until, &relist);
-	snapshot_free(&snap);
+	server_list_free(&snap);
 	return dispatched;
 }
 
@@ -728,8 +683,8 @@ struct sighting {
 
 static void sight(struct sighting *s)
 {
-	struct snapshot snap;
-	snapshot_load(&snap);
+	struct server_list snap;
+	server_list_load(&snap, SERVERS_MAX);
 	s->lc.n = snap.n;
 	s->lc.ids = calloc(snap.n + 1, sizeof *s->lc.ids);
 	s->lc.counts = calloc(snap.n + 1, sizeof *s->lc.counts);
@@ -740,7 +695,7 @@ static void sight(struct sighting *s)
 		snprintf(s->lc.ids[i], sizeof s->lc.ids[i], "%s", snap.v[i].id);
 		s->loads[i] = snap.v[i].current_load;
 	}
-	snapshot_free(&snap);
+	server_list_free(&snap);
 	tindex_active_each(count_active, &s->lc);
 }
 

@@ -200,6 +200,18 @@ int events_file_write(const char *dir, const char *name, const char *data, size_
 	return store_write_file(path, name, data, len, false);
 }
 
+int events_file_write_json(const char *dir, const char *name, struct jgen *g)
+{
+	struct buf out = BUF_INIT;
+	int rc = STORE_IO;
+	if (jg_finish(g, &out) == 0) {
+		buf_addch(&out, '\n');
+		rc = events_file_write(dir, name, out.data, out.len);
+	}
+	buf_free(&out);
+	return rc;
+}
+
 int events_file_remove(const char *rel)
 {
 	char path[PATH_MAX];
@@ -217,40 +229,31 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* "<YYYYMMDDHH><suffix>" -> the hour's start. */
+static bool parse_hour_file(const char *name, void *start, const void *suffix)
+{
+	char hour[11];
+	if (strlen(name) != 10 + strlen(suffix) || strcmp(name + 10, suffix) != 0)
+		return false;
+	memcpy(hour, name, 10);
+	hour[10] = '\0';
+	return stats_hour_parse(hour, start);
+}
+
 size_t events_list_hours(const char *dir, const char *suffix, int64_t **out)
 {
 	char path[PATH_MAX];
-	*out = NULL;
+	size_t n;
 	snprintf(path, sizeof path, "%s/stats/%s", store_root(), dir);
-	DIR *d = opendir(path);
-	if (!d)
-		return 0;
-	size_t n = 0, cap = 0, slen = strlen(suffix);
-	int64_t *v = NULL;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
-		char name[11];
-		int64_t start;
-		if (len != 10 + slen || strcmp(e->d_name + 10, suffix) != 0)
-			continue;
-		memcpy(name, e->d_name, 10);
-		name[10] = '\0';
-		if (!stats_hour_parse(name, &start))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = realloc(v, cap * sizeof *v);
-			if (!v)
-				abort();
-		}
-		v[n++] = start;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof *v, cmp_i64);
-	*out = v;
+	*out = store_dir_sorted(path, sizeof **out, SIZE_MAX, parse_hour_file, suffix, cmp_i64, &n);
 	return n;
+}
+
+bool events_hours_has(const int64_t *v, size_t n, int64_t hour)
+{
+	bool found;
+	array_search(&hour, v, n, sizeof *v, cmp_i64, &found);
+	return found;
 }
 
 int events_clean_temp(const char *dir)

@@ -63,6 +63,9 @@ int events_file_read(const char *rel, uint64_t offset, uint64_t max, struct buf 
 		     struct events_fileinfo *fi);
 /* Replaces stats/<dir>/<name> (dir may be "") atomically and durably. */
 int events_file_write(const char *dir, const char *name, const char *data, size_t len);
+/* The same with the document g generated, plus a newline; STORE_IO when g failed.
+ * g stays the caller's to free. */
+int events_file_write_json(const char *dir, const char *name, struct jgen *g);
 int events_file_remove(const char *rel);
 
 /* Removes the temp files (".<name>...tmp") a killed writer left in stats/<dir> ("" for
@@ -73,5 +76,7 @@ int events_clean_temp(const char *dir);
 /* Hour starts (ms) of the files "<YYYYMMDDHH><suffix>" in stats/<dir>, ascending.
  * Returns how many; *out is the caller's to free. */
 size_t events_list_hours(const char *dir, const char *suffix, int64_t **out);
+/* Whether hour is one of the n ascending hour starts of v (such a list). */
+bool events_hours_has(const int64_t *v, size_t n, int64_t hour);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server.h"
+#include "util.h"
 
 const char *const finding_level_name[3] = {"info", "warning", "critical"};
 
@@ -20,12 +21,7 @@ static void add(struct list *l, enum finding_level level, const char *subject, c
 
 static void add(struct list *l, enum finding_level level, const char *subject, const char *fmt, ...)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 8;
-		l->v = realloc(l->v, l->cap * sizeof *l->v);
-		if (!l->v)
-			abort();
-	}
+	l->v = array_grow(l->v, l->n, &l->cap, sizeof *l->v, 8);
 	struct finding *f = &l->v[l->n++];
 	memset(f, 0, sizeof *f);
 	f->level = level;

@@ -372,12 +372,7 @@ static int collect_target(const char *id, void *arg)
 		l->errors++;
 		return 0;
 	}
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 32;
-		l->v = realloc(l->v, l->cap * sizeof *l->v);
-		if (!l->v)
-			abort();
-	}
+	l->v = array_grow(l->v, l->n, &l->cap, sizeof *l->v, 32);
 	struct target *t = &l->v[l->n++];
 	memset(t, 0, sizeof *t);
 	snprintf(t->id, sizeof t->id, "%s", s.id[0] ? s.id : id);

@@ -125,18 +125,6 @@ void lb_config_load(struct lb_config *c)
 static const char *const config_fields[] = {"algorithm", "maxRetries", "stickySession",
 					     "slowStartSeconds", "healthCheckInterval"};
 
-static int apply_int(yajl_val body, const char *key, int min, int max, int *out, struct verr *e)
-{
-	long long v;
-	int rc = json_get_int(body, key, &v);
-	if (rc == JSON_ABSENT)
-		return 0;
-	if (rc == JSON_WRONG_TYPE || v < min || v > max)
-		return verr_set(e, key, "%s must be an integer from %d to %d", key, min, max);
-	*out = (int)v;
-	return 0;
-}
-
 int lb_config_apply(yajl_val body, struct lb_config *c, struct verr *e)
 {
 	if (!body || !YAJL_IS_OBJECT(body))
@@ -166,9 +154,10 @@ int lb_config_apply(yajl_val body, struct lb_config *c, struct verr *e)
 					alg);
 		c->algorithm = (enum lb_algorithm)a;
 	}
-	if (apply_int(body, "maxRetries", 0, LB_MAX_RETRIES_MAX, &c->max_retries, e) < 0 ||
-	    apply_int(body, "slowStartSeconds", 0, 3600, &c->slow_start_s, e) < 0 ||
-	    apply_int(body, "healthCheckInterval", 1, 3600, &c->health_check_interval_s, e) < 0)
+	if (verr_opt_int(body, "maxRetries", NULL, 0, LB_MAX_RETRIES_MAX, &c->max_retries, e) < 0 ||
+	    verr_opt_int(body, "slowStartSeconds", NULL, 0, 3600, &c->slow_start_s, e) < 0 ||
+	    verr_opt_int(body, "healthCheckInterval", NULL, 1, 3600, &c->health_check_interval_s,
+			 e) < 0)
 		return -1;
 	bool b;
 	rc = json_get_bool(body, "stickySession", &b);
@@ -245,31 +234,29 @@ const struct lb_server_stats *lb_stats_find(const struct lb_stats *s, const char
 	return bsearch(&key, s->v, s->n, sizeof *s->v, cmp_stats_id);
 }
 
+static int cmp_id_stats(const void *id, const void *e)
+{
+	return strcmp(id, ((const struct lb_server_stats *)e)->id);
+}
+
 /* Finds or inserts (in order) the entry of id; NULL when full. */
 static struct lb_server_stats *stats_entry(struct lb_stats *s, const char *id)
 {
-	size_t lo = 0, hi = s->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(s->v[mid].id, id);
-		if (c == 0)
-			return &s->v[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	bool found;
+	size_t at = array_search(id, s->v, s->n, sizeof *s->v, cmp_id_stats, &found);
+	if (found)
+		return &s->v[at];
 	if (s->n >= LB_SERVERS_MAX)
 		return NULL;
 	struct lb_server_stats *v = realloc(s->v, (s->n + 1) * sizeof *v);
 	if (!v)
 		abort();
 	s->v = v;
-	memmove(&s->v[lo + 1], &s->v[lo], (s->n - lo) * sizeof *s->v);
-	memset(&s->v[lo], 0, sizeof *s->v);
-	snprintf(s->v[lo].id, sizeof s->v[lo].id, "%s", id);
+	memmove(&s->v[at + 1], &s->v[at], (s->n - at) * sizeof *s->v);
+	memset(&s->v[at], 0, sizeof *s->v);
+	snprintf(s->v[at].id, sizeof s->v[at].id, "%s", id);
 	s->n++;
-	return &s->v[lo];
+	return &s->v[at];
 }
 
 static struct lb_model_stat *model_entry(struct lb_server_stats *e, const char *model)
@@ -446,9 +433,17 @@ static int64_t hour_start(const char *h)
 	return (int64_t)timegm(&tm) * 1000;
 }
 
-static void events_path(const char *hour, char *out, size_t n)
+/* Opens the hour's event log and fstat()s it into st; -1 when either fails. */
+static int open_events(const char *hour, struct stat *st)
 {
-	snprintf(out, n, "%s/stats/events/%s.jsonl", store_root(), hour);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/stats/events/%s.jsonl", store_root(), hour);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, st) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* Reads [off, off + len) of fd into a fresh buffer (NUL-terminated); *got bytes. */
@@ -526,17 +521,11 @@ static void fold_line(struct lb_stats *s, const char *line, size_t len)
 static void fold_file(struct lb_stats *s, const char *hour, long long *offset, size_t *budget,
 		      bool *at_end)
 {
-	char path[PATH_MAX];
-	events_path(hour, path, sizeof path);
+	struct stat st;
 	*at_end = true;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_events(hour, &st);
 	if (fd < 0)
 		return;
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return;
-	}
 	long long size = (long long)st.st_size;
 	if (*offset > size)
 		*offset = 0; /* the file was replaced: start over */
@@ -873,13 +862,11 @@ static void dist_line(struct lb_distribution *d, const char *line, size_t len, i
 static void dist_file(struct lb_distribution *d, const char *hour, int64_t from, int64_t to,
 		      int64_t *covered_from)
 {
-	char path[PATH_MAX];
-	events_path(hour, path, sizeof path);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd = open_events(hour, &st);
 	if (fd < 0)
 		return;
-	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_size == 0) {
+	if (st.st_size == 0) {
 		close(fd);
 		return;
 	}
@@ -934,54 +921,15 @@ void lb_distribution(int64_t now, int64_t window_ms, struct lb_distribution *d)
 
 /* ---- rebalance ---- */
 
-struct server_list {
-	struct server *v;
-	size_t n;
-};
-
-static int list_add(const char *id, void *arg)
-{
-	struct server_list *l = arg;
-	if (l->n >= LB_SERVERS_MAX)
-		return 1;
-	struct server s;
-	if (server_load(id, &s) != STORE_OK)
-		return 0;
-	struct server *v = realloc(l->v, (l->n + 1) * sizeof *v);
-	if (!v)
-		abort();
-	l->v = v;
-	l->v[l->n++] = s;
-	return 0;
-}
-
 static int cmp_server_id(const void *a, const void *b)
 {
 	return strcmp(((const struct server *)a)->id, ((const struct server *)b)->id);
 }
 
-static void list_load(struct server_list *l)
-{
-	l->v = NULL;
-	l->n = 0;
-	store_list("servers", list_add, l);
-	if (l->n)
-		qsort(l->v, l->n, sizeof *l->v, cmp_server_id);
-}
-
-static void list_free(struct server_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		server_free(&l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
 size_t lb_servers_load(struct server **out)
 {
 	struct server_list l;
-	list_load(&l);
+	server_list_load(&l, LB_SERVERS_MAX);
 	*out = l.v;
 	return l.n;
 }
@@ -989,7 +937,7 @@ size_t lb_servers_load(struct server **out)
 void lb_servers_free(struct server *v, size_t n)
 {
 	struct server_list l = {v, n};
-	list_free(&l);
+	server_list_free(&l);
 }
 
 static int cmp_item(const void *a, const void *b)
@@ -1044,9 +992,9 @@ int lb_rebalance(struct lb_rebalance *r)
 	lb_stats_fold(0, 4 * LB_FOLD_BUDGET);
 
 	struct server_list before, after;
-	list_load(&before);
+	server_list_load(&before, LB_SERVERS_MAX);
 	r->loads_corrected = dispatch_rebuild_load();
-	list_load(&after);
+	server_list_load(&after, LB_SERVERS_MAX);
 
 	struct lb_config cfg;
 	lb_config_load(&cfg);
@@ -1072,8 +1020,8 @@ int lb_rebalance(struct lb_rebalance *r)
 		lb_server_weight(s, &cfg, lb_stats_find(stats, s->id), ref, now, &it->parts);
 		it->eff_after = it->parts.effective;
 	}
-	list_free(&before);
-	list_free(&after);
+	server_list_free(&before);
+	server_list_free(&after);
 
 	struct weights_edit we = {r};
 	int rc = store_update(STORE_ROOT, LB_STATS_ID, STORE_UPSERT | STORE_NO_FSYNC,

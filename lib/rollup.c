@@ -56,22 +56,15 @@ void rollup_totals_free(struct rollup_totals *t)
 	memset(t, 0, sizeof *t);
 }
 
+static int cmp_folded_hour(const void *hour, const void *f)
+{
+	int64_t x = *(const int64_t *)hour, y = ((const struct rollup_folded *)f)->hour;
+	return x < y ? -1 : x > y;
+}
+
 static size_t folded_at(const struct rollup_totals *t, int64_t hour, bool *found)
 {
-	size_t lo = 0, hi = t->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (t->f[mid].hour == hour) {
-			*found = true;
-			return mid;
-		}
-		if (t->f[mid].hour < hour)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return array_search(&hour, t->f, t->n, sizeof *t->f, cmp_folded_hour, found);
 }
 
 const struct rollup_folded *rollup_totals_find(const struct rollup_totals *t, int64_t hour)
@@ -85,16 +78,8 @@ static void folded_set(struct rollup_totals *t, int64_t hour, uint64_t bytes)
 {
 	bool found;
 	size_t at = folded_at(t, hour, &found);
-	if (!found) {
-		if (t->n == t->cap) {
-			t->cap = t->cap ? t->cap * 2 : 64;
-			t->f = realloc(t->f, t->cap * sizeof *t->f);
-			if (!t->f)
-				abort();
-		}
-		memmove(&t->f[at + 1], &t->f[at], (t->n - at) * sizeof *t->f);
-		t->n++;
-	}
+	if (!found)
+		t->f = array_insert(t->f, &t->n, &t->cap, sizeof *t->f, at, 64);
 	t->f[at].hour = hour;
 	t->f[at].bytes = bytes;
 }
@@ -158,16 +143,10 @@ void rollup_totals_to_json(const struct rollup_totals *t, struct jgen *g)
 static int totals_save(const struct rollup_totals *t)
 {
 	struct jgen g;
-	struct buf out = BUF_INIT;
 	jg_init(&g);
 	rollup_totals_to_json(t, &g);
-	int rc = STORE_IO;
-	if (jg_finish(&g, &out) == 0) {
-		buf_addch(&out, '\n');
-		rc = events_file_write("", "totals.json", out.data, out.len);
-	}
+	int rc = events_file_write_json("", "totals.json", &g);
 	jg_free(&g);
-	buf_free(&out);
 	return rc;
 }
 
@@ -309,18 +288,12 @@ static int doc_save(const struct rollup_doc *d)
 {
 	char name[20];
 	struct jgen g;
-	struct buf out = BUF_INIT;
 	stats_hour_name(d->hour, name);
 	strcat(name, ".json");
 	jg_init(&g);
 	rollup_doc_to_json(d, &g);
-	int rc = STORE_IO;
-	if (jg_finish(&g, &out) == 0) {
-		buf_addch(&out, '\n');
-		rc = events_file_write("hourly", name, out.data, out.len);
-	}
+	int rc = events_file_write_json("hourly", name, &g);
 	jg_free(&g);
-	buf_free(&out);
 	return rc;
 }
 
@@ -338,24 +311,9 @@ static void doc_discard(int64_t hour)
 
 /* ---- sorted hour lists ---- */
 
-static bool hours_has(const int64_t *v, size_t n, int64_t h)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (v[mid] == h)
-			return true;
-		if (v[mid] < h)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 static void hours_insert(int64_t **v, size_t *n, int64_t h)
 {
-	if (hours_has(*v, *n, h))
+	if (events_hours_has(*v, *n, h))
 		return;
 	*v = realloc(*v, (*n + 1) * sizeof **v);
 	if (!*v)
@@ -564,7 +522,7 @@ int rollup_run(const struct rollup_opts *o, struct rollup_result *r)
 	/* I1 needs every listed hour's document; if one vanished, recount from scratch. */
 	bool lost = false;
 	for (size_t i = 0; i < t.n && !lost; i++)
-		lost = !hours_has(docs, ndocs, t.f[i].hour);
+		lost = !events_hours_has(docs, ndocs, t.f[i].hour);
 	if (lost || (trc != STORE_OK && ndocs > 0)) {
 		if (lost)
 			log_warn("stats: a folded hour's document is missing; totals are "

@@ -125,20 +125,6 @@ static int get_labels(yajl_val obj, const char *key, const char *field, struct s
 	return 0;
 }
 
-static int get_int_in(yajl_val obj, const char *key, const char *field, long long min,
-		      long long max, int *out, struct verr *e)
-{
-	long long v;
-	int rc = json_get_int(obj, key, &v);
-	if (rc == JSON_ABSENT)
-		return 0;
-	if (rc == JSON_WRONG_TYPE || v < min || v > max)
-		return verr_set(e, field, "%s must be an integer from %lld to %lld", field, min,
-				max);
-	*out = (int)v;
-	return 0;
-}
-
 static int get_bool(yajl_val obj, const char *key, const char *field, bool *out,
 		    struct verr *e)
 {
@@ -216,8 +202,8 @@ static int validate(yajl_val body, struct server *s, struct verr *e)
 	rc = json_get_obj(body, "capabilities", &caps);
 	if (rc == JSON_WRONG_TYPE)
 		return verr_set(e, "capabilities", "capabilities must be an object");
-	if (get_int_in(caps, "maxConcurrent", "capabilities.maxConcurrent", 1, 10000,
-		       &s->max_concurrent, e) < 0 ||
+	if (verr_opt_int(caps, "maxConcurrent", "capabilities.maxConcurrent", 1, 10000,
+			 &s->max_concurrent, e) < 0 ||
 	    get_labels(caps, "supportedModels", "capabilities.supportedModels", &s->models, e) < 0 ||
 	    get_bool(caps, "async", "capabilities.async", &s->async, e) < 0 ||
 	    get_bool(caps, "callback", "capabilities.callback", &s->callback, e) < 0)
@@ -226,8 +212,8 @@ static int validate(yajl_val body, struct server *s, struct verr *e)
 	if (s->protocol == PROTO_COG)
 		s->async = s->callback = true;
 
-	if (get_int_in(body, "weight", "weight", 1, 1000, &s->weight, e) < 0 ||
-	    get_int_in(body, "priority", "priority", -1000, 1000, &s->priority, e) < 0 ||
+	if (verr_opt_int(body, "weight", NULL, 1, 1000, &s->weight, e) < 0 ||
+	    verr_opt_int(body, "priority", NULL, -1000, 1000, &s->priority, e) < 0 ||
 	    get_labels(body, "groups", "groups", &s->groups, e) < 0 ||
 	    get_labels(body, "tags", "tags", &s->tags, e) < 0)
 		return -1;
@@ -385,6 +371,52 @@ int server_load(const char *id, struct server *s)
 	server_from_doc(doc, s);
 	yajl_tree_free(doc);
 	return STORE_OK;
+}
+
+struct list_ctx {
+	struct server_list *l;
+	size_t max;
+};
+
+static int list_add(const char *id, void *arg)
+{
+	struct list_ctx *c = arg;
+	struct server_list *l = c->l;
+	if (l->n >= c->max)
+		return 1;
+	struct server s;
+	if (server_load(id, &s) != STORE_OK)
+		return 0;
+	struct server *v = realloc(l->v, (l->n + 1) * sizeof *v);
+	if (!v)
+		abort();
+	l->v = v;
+	l->v[l->n++] = s;
+	return 0;
+}
+
+static int cmp_server_id(const void *a, const void *b)
+{
+	return strcmp(((const struct server *)a)->id, ((const struct server *)b)->id);
+}
+
+void server_list_load(struct server_list *l, size_t max)
+{
+	struct list_ctx c = {l, max};
+	l->v = NULL;
+	l->n = 0;
+	store_list("servers", list_add, &c);
+	if (l->n)
+		qsort(l->v, l->n, sizeof *l->v, cmp_server_id);
+}
+
+void server_list_free(struct server_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		server_free(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
 }
 
 struct edit_ctx {

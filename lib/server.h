@@ -56,6 +56,16 @@ void server_free(struct server *s);
 
 /* Loads servers/<id>.json: STORE_OK, STORE_NOENT, STORE_INVALID, STORE_CORRUPT... */
 int server_load(const char *id, struct server *s);
+/* A snapshot of the registry: the servers that loaded, in ascending id order (a
+ * stable order makes round-robin and tie-breaking deterministic). */
+struct server_list {
+	struct server *v;
+	size_t n;
+};
+/* Loads every server, at most max (the first the store lists). */
+void server_list_load(struct server_list *l, size_t max);
+/* Frees the servers and leaves l empty. */
+void server_list_free(struct server_list *l);
 /* Locked read-modify-write through a struct; fn returns STORE_OK to write, anything
  * else to leave the file as it is (that code is returned). If out is not NULL it
  * receives the server as written (caller frees). */

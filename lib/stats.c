@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util.h"
+
 const char *const stats_type_event[ST_TYPES] = {"created",   "dispatched", "completed", "failed",
 						"timed_out", "cancelled",  "retried"};
 const char *const stats_type_key[ST_TYPES] = {"created",  "dispatched", "completed", "failed",
@@ -135,24 +137,17 @@ void stats_agg_free(struct stats_agg *a)
 	memset(a, 0, sizeof *a);
 }
 
+static int cmp_group_name(const void *name, const void *g)
+{
+	return strcmp(name, ((const struct stats_group *)g)->name);
+}
+
 /* Binary search in a sorted group array; *at receives the insertion point. */
 static struct stats_group *find_group(struct stats_group *v, size_t n, const char *name, size_t *at)
 {
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(v[mid].name, name);
-		if (c == 0) {
-			*at = mid;
-			return &v[mid];
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*at = lo;
-	return NULL;
+	bool found;
+	*at = array_search(name, v, n, sizeof *v, cmp_group_name, &found);
+	return found ? &v[*at] : NULL;
 }
 
 static struct stats_group *group_in(struct stats_group **v, size_t *n, size_t *cap,
@@ -164,14 +159,7 @@ static struct stats_group *group_in(struct stats_group **v, size_t *n, size_t *c
 	struct stats_group *g = find_group(*v, *n, name, &at);
 	if (g || !create)
 		return g;
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 8;
-		*v = realloc(*v, *cap * sizeof **v);
-		if (!*v)
-			abort();
-	}
-	memmove(&(*v)[at + 1], &(*v)[at], (*n - at) * sizeof **v);
-	(*n)++;
+	*v = array_insert(*v, n, cap, sizeof **v, at, 8);
 	group_init(&(*v)[at], name);
 	return &(*v)[at];
 }
@@ -223,12 +211,7 @@ static void count_task(struct stats_group *g, const struct stats_event *ev, bool
  * out of order; an insertion from the end is cheap for nearly sorted input). */
 static void add_transition(struct stats_group *g, const struct stats_transition *tr)
 {
-	if (g->ntl == g->captl) {
-		g->captl = g->captl ? g->captl * 2 : 8;
-		g->tl = realloc(g->tl, g->captl * sizeof *g->tl);
-		if (!g->tl)
-			abort();
-	}
+	g->tl = array_grow(g->tl, g->ntl, &g->captl, sizeof *g->tl, 8);
 	size_t i = g->ntl++;
 	while (i > 0 && g->tl[i - 1].t > tr->t) {
 		g->tl[i] = g->tl[i - 1];
@@ -371,36 +354,27 @@ void stats_state_copy(struct stats_state *dst, const struct stats_state *src)
 	dst->n = dst->cap = src->n;
 }
 
+static int cmp_sstate_id(const void *id, const void *e)
+{
+	return strcmp(id, ((const struct stats_sstate *)e)->id);
+}
+
 struct stats_sstate *stats_state_get(struct stats_state *s, const char *id, bool create)
 {
-	size_t lo = 0, hi = s->n;
+	bool found;
 	if (!id || !*id || strlen(id) > STATS_NAME_MAX)
 		return NULL;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(s->v[mid].id, id);
-		if (c == 0)
-			return &s->v[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t at = array_search(id, s->v, s->n, sizeof *s->v, cmp_sstate_id, &found);
+	if (found)
+		return &s->v[at];
 	if (!create)
 		return NULL;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 8;
-		s->v = realloc(s->v, s->cap * sizeof *s->v);
-		if (!s->v)
-			abort();
-	}
-	memmove(&s->v[lo + 1], &s->v[lo], (s->n - lo) * sizeof *s->v);
-	s->n++;
-	memset(&s->v[lo], 0, sizeof s->v[lo]);
-	snprintf(s->v[lo].id, sizeof s->v[lo].id, "%s", id);
-	s->v[lo].health = -1;
-	s->v[lo].maint = -1;
-	return &s->v[lo];
+	s->v = array_insert(s->v, &s->n, &s->cap, sizeof *s->v, at, 8);
+	struct stats_sstate *e = &s->v[at];
+	snprintf(e->id, sizeof e->id, "%s", id);
+	e->health = -1;
+	e->maint = -1;
+	return e;
 }
 
 int stats_sstate_status(const struct stats_sstate *e)

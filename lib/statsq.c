@@ -197,21 +197,6 @@ void statsq_cache_clear(void)
 
 /* ---- windows ---- */
 
-static bool has_hour(const int64_t *v, size_t n, int64_t h)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (v[mid] == h)
-			return true;
-		if (v[mid] < h)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 struct lists {
 	int64_t *docs, *evs;
 	size_t ndocs, nevs;
@@ -250,7 +235,7 @@ static void state_at(int64_t hour, const struct lists *l, struct stats_state *ca
 	if (since < prev + STATS_HOUR_MS)
 		since = prev + STATS_HOUR_MS;
 	for (size_t i = 0; i < l->nevs && l->evs[i] < hour; i++) {
-		if (l->evs[i] < since || has_hour(l->docs, l->ndocs, l->evs[i]))
+		if (l->evs[i] < since || events_hours_has(l->docs, l->ndocs, l->evs[i]))
 			continue;
 		const struct stats_agg *raw = raw_get(l->evs[i]);
 		struct stats_agg scratch;
@@ -270,8 +255,8 @@ static void contribute(int64_t hour, int64_t cf, int64_t ct, int64_t now, const 
 		st_to = cf;
 	bool whole = cf == hour && (ct >= hour_end || ct >= now);
 	const struct rollup_doc *doc =
-	    hour_end <= now && has_hour(l->docs, l->ndocs, hour) ? doc_get(hour) : NULL;
-	bool raw_exists = has_hour(l->evs, l->nevs, hour);
+	    hour_end <= now && events_hours_has(l->docs, l->ndocs, hour) ? doc_get(hour) : NULL;
+	bool raw_exists = events_hours_has(l->evs, l->nevs, hour);
 
 	if (doc && (whole || !raw_exists)) {
 		stats_agg_merge(part, &doc->agg);
@@ -418,31 +403,6 @@ bool statsq_server_serves(const struct server *s, const char *model)
 	return !model || !*model || s->models.n == 0 || strlist_has(&s->models, model);
 }
 
-struct live_ids {
-	char (*ids)[65];
-	size_t n, cap;
-};
-
-static int collect(const char *id, void *arg)
-{
-	struct live_ids *l = arg;
-	if (l->n >= LIVE_SERVERS_MAX)
-		return 1;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->ids = realloc(l->ids, l->cap * sizeof *l->ids);
-		if (!l->ids)
-			abort();
-	}
-	snprintf(l->ids[l->n++], 65, "%s", id);
-	return 0;
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-	return strcmp((const char *)a, (const char *)b);
-}
-
 static int count_one(const char *id, void *arg)
 {
 	(void)id;
@@ -511,16 +471,14 @@ void statsq_live_load(struct statsq_live *l, int64_t now)
 	free(e);
 	tindex_active_each(count_one, &l->processing);
 
-	struct live_ids ids = {0};
-	store_list("servers", collect, &ids);
-	if (ids.n)
-		qsort(ids.ids, ids.n, sizeof *ids.ids, cmp_id);
-	l->servers = calloc(ids.n + 1, sizeof *l->servers);
+	char(*ids)[STORE_ID_MAX + 1];
+	size_t nids = store_list_ids("servers", LIVE_SERVERS_MAX, &ids);
+	l->servers = calloc(nids + 1, sizeof *l->servers);
 	if (!l->servers)
 		abort();
-	for (size_t i = 0; i < ids.n; i++) {
+	for (size_t i = 0; i < nids; i++) {
 		struct server *s = &l->servers[l->nservers];
-		if (server_load(ids.ids[i], s) != STORE_OK)
+		if (server_load(ids[i], s) != STORE_OK)
 			continue;
 		l->nservers++;
 		if (s->maintenance)
@@ -532,7 +490,7 @@ void statsq_live_load(struct statsq_live *l, int64_t now)
 		else
 			l->offline++;
 	}
-	free(ids.ids);
+	free(ids);
 }
 
 void statsq_live_free(struct statsq_live *l)

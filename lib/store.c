@@ -256,6 +256,30 @@ int store_touch_entry(const char *dir, const char *name)
 	return STORE_OK;
 }
 
+void *store_dir_sorted(const char *dir, size_t size, size_t max,
+		       bool (*add)(const char *name, void *elem, const void *arg), const void *arg,
+		       int (*cmp)(const void *, const void *), size_t *n)
+{
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return NULL;
+	char *v = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && *n < max) {
+		if (de->d_name[0] == '.')
+			continue;
+		v = array_grow(v, *n, &cap, size, 64);
+		if (add(de->d_name, v + *n * size, arg))
+			(*n)++;
+	}
+	closedir(d);
+	if (*n)
+		qsort(v, *n, size, cmp);
+	return v;
+}
+
 static void on_lock_alarm(int sig)
 {
 	(void)sig; /* only interrupts flock() */
@@ -575,6 +599,36 @@ int store_list(const char *kind, store_list_fn *fn, void *arg)
 			return rc;
 	}
 	return 0;
+}
+
+struct id_set {
+	char (*v)[STORE_ID_MAX + 1];
+	size_t n, cap, max;
+};
+
+static int id_add(const char *id, void *arg)
+{
+	struct id_set *l = arg;
+	if (l->n >= l->max)
+		return 1;
+	l->v = array_grow(l->v, l->n, &l->cap, sizeof *l->v, 16);
+	snprintf(l->v[l->n++], sizeof *l->v, "%s", id);
+	return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+size_t store_list_ids(const char *kind, size_t max, char (**out)[STORE_ID_MAX + 1])
+{
+	struct id_set l = {NULL, 0, 0, max};
+	store_list(kind, id_add, &l);
+	if (l.n)
+		qsort(l.v, l.n, sizeof *l.v, cmp_id);
+	*out = l.v;
+	return l.n;
 }
 
 static int clean_dir(const char *dir, time_t cutoff)

@@ -75,6 +75,9 @@ int store_remove(const char *kind, const char *id);
  * returns non-zero and returns that value. */
 typedef int store_list_fn(const char *id, void *arg);
 int store_list(const char *kind, store_list_fn *fn, void *arg);
+/* Up to max ids of the kind (the first store_list() finds), in ascending order.
+ * Returns how many; the caller frees *out (which may be NULL). */
+size_t store_list_ids(const char *kind, size_t max, char (**out)[STORE_ID_MAX + 1]);
 
 /* Moves the object's file to corrupt/ if it still fails to parse (logged). */
 void store_quarantine(const char *kind, const char *id, const char *why);
@@ -97,5 +100,13 @@ int store_touch_entry(const char *dir, const char *name);
  * when wait_ms passed). */
 int store_lock_path(const char *rel, unsigned wait_ms);
 void store_unlock(int fd);
+/* Reads the folder dir (a path) into a new array of elements of size bytes, sorted
+ * with cmp: for each name but dot files (temp files), add(name, elem, arg) fills the
+ * next element and says whether to keep it; reading stops once max are kept. A
+ * folder that cannot be opened has no names. Returns the array, which the caller
+ * frees (it may be NULL), and its count in *n. */
+void *store_dir_sorted(const char *dir, size_t size, size_t max,
+		       bool (*add)(const char *name, void *elem, const void *arg), const void *arg,
+		       int (*cmp)(const void *, const void *), size_t *n);
 
 #endif

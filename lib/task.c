@@ -97,19 +97,6 @@ static bool key_present(yajl_val obj, const char *key)
 	return false;
 }
 
-static int opt_int(yajl_val body, const char *key, long long min, long long max, int *out,
-		   struct verr *e)
-{
-	long long v;
-	int rc = json_get_int(body, key, &v);
-	if (rc == JSON_ABSENT)
-		return 0;
-	if (rc == JSON_WRONG_TYPE || v < min || v > max)
-		return verr_set(e, key, "%s must be an integer from %lld to %lld", key, min, max);
-	*out = (int)v;
-	return 0;
-}
-
 static int opt_label(yajl_val body, const char *key, size_t maxlen, char **out, struct verr *e)
 {
 	const char *s;
@@ -147,9 +134,9 @@ int task_from_request(yajl_val body, struct task *t, struct verr *e)
 		goto fail;
 	}
 	t->input = json_get(body, "input"); /* NULL stands for JSON null */
-	if (opt_int(body, "priority", -1000, 1000, &t->priority, e) < 0 ||
-	    opt_int(body, "timeoutSeconds", 1, 86400, &t->timeout_s, e) < 0 ||
-	    opt_int(body, "maxAttempts", 1, 100, &t->max_attempts, e) < 0 ||
+	if (verr_opt_int(body, "priority", NULL, -1000, 1000, &t->priority, e) < 0 ||
+	    verr_opt_int(body, "timeoutSeconds", NULL, 1, 86400, &t->timeout_s, e) < 0 ||
+	    verr_opt_int(body, "maxAttempts", NULL, 1, 100, &t->max_attempts, e) < 0 ||
 	    opt_label(body, "affinityKey", AFFINITY_MAX_LEN, &t->affinity_key, e) < 0 ||
 	    opt_label(body, "group", LABEL_MAX_LEN, &t->group, e) < 0)
 		goto fail;

@@ -109,3 +109,44 @@ void format_time_ms(int64_t ms, char out[32])
 	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
+
+void *array_grow(void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+	if (n < *cap)
+		return v;
+	*cap = *cap ? *cap * 2 : first;
+	v = realloc(v, *cap * size);
+	if (!v)
+		abort();
+	return v;
+}
+
+void *array_insert(void *v, size_t *n, size_t *cap, size_t size, size_t at, size_t first)
+{
+	char *p = array_grow(v, *n, cap, size, first);
+	memmove(p + (at + 1) * size, p + at * size, (*n - at) * size);
+	memset(p + at * size, 0, size);
+	(*n)++;
+	return p;
+}
+
+size_t array_search(const void *key, const void *v, size_t n, size_t size,
+		    int (*cmp)(const void *key, const void *elem), bool *found)
+{
+	const char *p = v;
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = cmp(key, p + mid * size);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}

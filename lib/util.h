@@ -29,4 +29,20 @@ bool secure_equal(const char *a, size_t alen, const char *b, size_t blen);
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds. */
 void format_time_ms(int64_t ms, char out[32]);
 
+/* ---- growable arrays ----
+ * An array is a pointer v, a count n and a capacity (elements allocated); size is
+ * sizeof *v. Running out of memory aborts, as everywhere in taskgate. */
+
+/* Makes room for element n: when the array is full, *cap doubles (first when it is
+ * 0). Returns the array, which may have moved. */
+void *array_grow(void *v, size_t n, size_t *cap, size_t size, size_t first);
+/* Inserts a zeroed element at index at (0..*n), growing the array as array_grow()
+ * does, and counts it in *n. Returns the array, which may have moved. */
+void *array_insert(void *v, size_t *n, size_t *cap, size_t size, size_t at, size_t first);
+/* Binary search of v (n elements in ascending order for cmp) for key; cmp(key,
+ * element) answers like strcmp. Returns the index of the match (*found true), else
+ * where key would be inserted to keep the order (*found false). */
+size_t array_search(const void *key, const void *v, size_t n, size_t size,
+		    int (*cmp)(const void *key, const void *elem), bool *found);
+
 #endif

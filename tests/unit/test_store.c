@@ -512,6 +512,66 @@ static void test_list_stops_early(void **state)
 	assert_int_equal(c.n, 3);
 }
 
+static void test_list_ids_sorted_and_bounded(void **state)
+{
+	const char *ids[] = {"m", "b", "z", "a"};
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(create_str("servers", ids[i], "{}"), STORE_OK);
+	char(*v)[STORE_ID_MAX + 1];
+	size_t n = store_list_ids("servers", 100, &v);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0], "a");
+	assert_string_equal(v[1], "b");
+	assert_string_equal(v[2], "m");
+	assert_string_equal(v[3], "z");
+	free(v);
+	n = store_list_ids("servers", 2, &v); /* the first two listed, sorted */
+	assert_int_equal(n, 2);
+	assert_true(strcmp(v[0], v[1]) < 0);
+	free(v);
+	assert_int_equal(store_list_ids("idempotency", 100, &v), 0);
+	free(v);
+}
+
+static bool keep_digits(const char *name, void *elem, const void *arg)
+{
+	(void)arg;
+	*(long *)elem = strtol(name, NULL, 10);
+	return strspn(name, "0123456789") == strlen(name);
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void test_dir_sorted(void **state)
+{
+	char *dir = root_path("scratch");
+	assert_int_equal(mkdir(dir, 0750), 0);
+	const char *names[] = {"30", "5", ".7", "x1", "100"};
+	char path[4096];
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		assert_int_equal(tu_write_file(path, "", 0), 0);
+	}
+	size_t n;
+	long *v = store_dir_sorted(dir, sizeof *v, 100, keep_digits, NULL, cmp_long, &n);
+	assert_int_equal(n, 3); /* the dot file is skipped, "x1" refused */
+	assert_int_equal(v[0], 5);
+	assert_int_equal(v[1], 30);
+	assert_int_equal(v[2], 100);
+	free(v);
+	v = store_dir_sorted(dir, sizeof *v, 1, keep_digits, NULL, cmp_long, &n);
+	assert_int_equal(n, 1);
+	free(v);
+	snprintf(path, sizeof path, "%s/none", dir);
+	assert_null(store_dir_sorted(path, sizeof *v, 100, keep_digits, NULL, cmp_long, &n));
+	assert_int_equal(n, 0);
+	free(dir);
+}
+
 /* Creates a temp file as a writer killed between open() and rename() leaves it. */
 static void make_temp(const char *dir_rel, const char *name, int age_s)
 {
@@ -757,6 +817,8 @@ int main(void)
 	    T(test_update_of_corrupt_file),
 	    T(test_list_sharded_and_flat),
 	    T(test_list_stops_early),
+	    T(test_list_ids_sorted_and_bounded),
+	    T(test_dir_sorted),
 	    T(test_clean_temp_removes_crashed_writers_files),
 	    T(test_no_lost_updates_same_object),
 	    T(test_no_lost_updates_shared_stripe),

@@ -1,6 +1,7 @@
 /* Unit tests for the small modules: lib/util.c (time, randomness, ids, time
- * formatting), lib/strlist.c, lib/verr.c and lib/log.c (one sanitised line per
- * event). secure_equal and sha256_hex are covered in test_auth.c. */
+ * formatting, growable arrays), lib/strlist.c, lib/verr.c and lib/log.c (one
+ * sanitised line per event). secure_equal and sha256_hex are covered in
+ * test_auth.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,6 +81,45 @@ static void test_format_time_ms(void **state)
 	assert_string_equal(out, "2000-02-29T00:00:00.007Z");
 }
 
+static int cmp_int_key(const void *key, const void *elem)
+{
+	int x = *(const int *)key, y = *(const int *)elem;
+	return x < y ? -1 : x > y;
+}
+
+static void test_arrays(void **state)
+{
+	int *v = NULL;
+	size_t n = 0, cap = 0;
+	bool found = true;
+	assert_int_equal(array_search(&(int){5}, v, n, sizeof *v, cmp_int_key, &found), 0);
+	assert_false(found);
+	/* Sorted inserts: each new element lands zeroed where the search says. */
+	const int in[] = {30, 10, 20, 40, 0};
+	for (size_t i = 0; i < 5; i++) {
+		size_t at = array_search(&in[i], v, n, sizeof *v, cmp_int_key, &found);
+		assert_false(found);
+		v = array_insert(v, &n, &cap, sizeof *v, at, 2);
+		assert_int_equal(v[at], 0);
+		v[at] = in[i];
+	}
+	assert_int_equal(n, 5);
+	assert_int_equal(cap, 8); /* 2, then doubled */
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(v[i], (int)i * 10);
+	assert_int_equal(array_search(&(int){20}, v, n, sizeof *v, cmp_int_key, &found), 2);
+	assert_true(found);
+	assert_int_equal(array_search(&(int){25}, v, n, sizeof *v, cmp_int_key, &found), 3);
+	assert_false(found);
+	assert_int_equal(array_search(&(int){99}, v, n, sizeof *v, cmp_int_key, &found), 5);
+	assert_false(found);
+	/* Growth only when full. */
+	int *same = array_grow(v, n, &cap, sizeof *v, 2);
+	assert_ptr_equal(same, v);
+	assert_int_equal(cap, 8);
+	free(v);
+}
+
 /* ---- strlist ---- */
 
 static void test_strlist(void **state)
@@ -147,6 +187,27 @@ static void test_verr(void **state)
 	verr_set(&e, big, "%s", big);
 	assert_int_equal(strlen(e.field), sizeof e.field - 1);
 	assert_int_equal(strlen(e.msg), sizeof e.msg - 1);
+}
+
+static void test_verr_opt_int(void **state)
+{
+	const char *text = "{\"a\":5,\"b\":\"5\",\"c\":11,\"d\":null}";
+	yajl_val obj = json_parse(text, strlen(text), NULL, NULL);
+	struct verr e;
+	int out = -1;
+	assert_int_equal(verr_opt_int(obj, "missing", NULL, 0, 10, &out, &e), 0);
+	assert_int_equal(verr_opt_int(obj, "d", NULL, 0, 10, &out, &e), 0);
+	assert_int_equal(out, -1); /* absent or null: left alone */
+	assert_int_equal(verr_opt_int(obj, "a", NULL, 0, 10, &out, &e), 0);
+	assert_int_equal(out, 5);
+	assert_int_equal(verr_opt_int(obj, "b", NULL, 0, 10, &out, &e), -1);
+	assert_string_equal(e.field, "b");
+	assert_string_equal(e.msg, "b must be an integer from 0 to 10");
+	assert_int_equal(verr_opt_int(obj, "c", "caps.c", -1, 10, &out, &e), -1);
+	assert_string_equal(e.field, "caps.c");
+	assert_string_equal(e.msg, "caps.c must be an integer from -1 to 10");
+	assert_int_equal(out, 5);
+	yajl_tree_free(obj);
 }
 
 /* ---- log ---- */
@@ -241,8 +302,10 @@ int main(void)
 	    cmocka_unit_test(test_random_hex),
 	    cmocka_unit_test(test_uuid),
 	    cmocka_unit_test(test_format_time_ms),
+	    cmocka_unit_test(test_arrays),
 	    cmocka_unit_test(test_strlist),
 	    cmocka_unit_test(test_verr),
+	    cmocka_unit_test(test_verr_opt_int),
 	    cmocka_unit_test(test_log_lines_are_sanitised),
 	    cmocka_unit_test(test_log_request_id),
 	    cmocka_unit_test(test_log_quiet_drops_info_only),
