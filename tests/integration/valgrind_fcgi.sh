@@ -5,6 +5,12 @@
 # memory error and nothing definitely or indirectly lost.
 . "$(dirname "$0")/../lib.sh"
 command -v valgrind > /dev/null || { echo "# valgrind missing"; not_ok "valgrind installed"; finish; exit 1; }
+# A sanitizer build cannot run under valgrind; that build checks memory itself.
+if ldd "$BUILD/taskgate.fcgi" | grep -q 'libasan\|libubsan'; then
+	echo "# SKIP: $BUILD/taskgate.fcgi is a sanitizer build"
+	finish
+	exit 0
+fi
 
 # A wrapper as lighttpd's bin-path: valgrind around the real program.
 VG="$WORK/vg"
