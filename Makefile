@@ -29,7 +29,12 @@ endif
 
 # Libraries: libfcgi (FastCGI), yajl (JSON), libcurl (backends), libuuid (ids),
 # libcrypto (SHA-256 and constant-time compare).
+# STATIC=1 links libfcgi, yajl and libuuid from their .a files (libfcgi-dev,
+# libyajl-dev's libyajl_s.a, uuid-dev), for hosts that lack those libraries; libcurl,
+# libcrypto and libc stay shared (every host has them). A static build lives in its
+# own folder, so switching STATIC never leaves a binary of the other kind behind.
 ifeq ($(STATIC),1)
+BUILD   := build/static
 LIBS    := -Wl,-Bstatic -lfcgi -lyajl_s -luuid -Wl,-Bdynamic -lcurl -lcrypto -lm
 else
 LIBS    := -lfcgi -lyajl -lcurl -luuid -lcrypto -lm
@@ -51,7 +56,7 @@ PROGRAM := $(BUILD)/taskgate.fcgi
 
 DEB_BUILD := gcc make pkg-config libfcgi-dev libyajl-dev libcurl4-openssl-dev uuid-dev libssl-dev
 DEB_TEST  := lighttpd libcmocka-dev libmicrohttpd-dev curl jq wrk valgrind procps python3 \
-             chromium fonts-dejavu-core
+             chromium fonts-dejavu-core apache2 libapache2-mod-fcgid
 DEB_RUN   := lighttpd curl
 
 .PHONY: all deps run test unit integration bench valgrind install clean format
@@ -124,12 +129,24 @@ bench: deps all $(MOCK_BIN) $(FLOOR_BIN)
 valgrind: all $(UNIT_BIN)
 	@BUILD=$(CURDIR)/$(BUILD) VALGRIND=1 ONLY=unit bash tests/run-all.sh
 
+# install: the program, the cron programs and the configuration templates, with the
+# modes suEXEC accepts (0755 folders and programs, 0644 templates: nothing group or
+# world writable). It never creates or touches a state tree: `taskgate.fcgi init`,
+# run as the user the web server runs taskgate as, makes one (see DEPLOYING.md).
+# With STATIC=1 it first checks (ldd) that libfcgi, yajl and libuuid are not shared.
+TG_LIBDIR   = $(DESTDIR)$(PREFIX)/lib/taskgate
+TG_SHAREDIR = $(DESTDIR)$(PREFIX)/share/taskgate
 install: all
-	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/taskgate/cgi-bin $(DESTDIR)$(PREFIX)/lib/taskgate/cron \
-	  $(DESTDIR)$(PREFIX)/share/taskgate
-	install -m 0755 $(PROGRAM) $(DESTDIR)$(PREFIX)/lib/taskgate/cgi-bin/taskgate.fcgi
-	for b in $(CRON_BIN); do install -m 0755 $$b $(DESTDIR)$(PREFIX)/lib/taskgate/cron/; done
-	install -m 0644 apache-conf/* $(DESTDIR)$(PREFIX)/share/taskgate/
+	@if [ "$(STATIC)" = 1 ]; then for f in $(PROGRAM) $(CRON_BIN); do \
+	  if ldd $$f | grep -E 'lib(fcgi|yajl|uuid)\.so'; then \
+	    echo "install: STATIC=1 but $$f links the libraries above dynamically" >&2; exit 1; fi; \
+	done; echo "  STATIC: libfcgi, yajl and libuuid are linked in"; fi
+	umask 022; for d in $(TG_LIBDIR) $(TG_LIBDIR)/cgi-bin $(TG_LIBDIR)/cron $(TG_SHAREDIR); do \
+	  install -d -m 0755 $$d || exit 1; chmod 0755 $$d || exit 1; done
+	install -m 0755 $(PROGRAM) $(TG_LIBDIR)/cgi-bin/taskgate.fcgi
+	for b in $(CRON_BIN); do install -m 0755 $$b $(TG_LIBDIR)/cron/ || exit 1; done
+	install -m 0644 apache-conf/*.in apache-conf/htaccess apache-conf/state.htaccess \
+	  apache-conf/taskgate-413.json apache-conf/DEPLOYING.md $(TG_SHAREDIR)/
 
 format:
 	clang-format -i lib/*.[ch] cgi-bin/*.[ch] cron/*.c tests/unit/*.c tests/mock/*.c

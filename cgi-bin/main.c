@@ -17,6 +17,7 @@
 #include "../lib/dispatch.h"
 #include "../lib/health.h"
 #include "../lib/rollup.h"
+#include "../lib/statecheck.h"
 #include "../lib/sweep.h"
 #include "../lib/log.h"
 #include "../lib/store.h"
@@ -51,7 +52,8 @@ void app_after(app_after_fn *fn, void *arg)
  * checks servers and drains queues. */
 static void piggyback(void)
 {
-	if (!json_bool_or(json_get(config_doc(), "piggyback"), "enabled", true))
+	if (statecheck_refused() ||
+	    !json_bool_or(json_get(config_doc(), "piggyback"), "enabled", true))
 		return;
 	int fd = cronjob_piggyback_begin(
 		"sweep", (int)config_sect_int("piggyback", "sweepSeconds", 30, 1, 86400));
@@ -215,7 +217,11 @@ static void handle(const struct http_io *io)
 	log_set_request_id(rq.request_id);
 	http_header(&rs, "X-Request-Id", "%s", rq.request_id);
 
-	if (status == 413) {
+	/* An unsafe state tree (see lib/statecheck.h) refuses every request. */
+	const char *unsafe = statecheck_request(config_state_dir(), io->envp);
+	if (unsafe) {
+		http_problem(&rs, 500, NULL, "%s", unsafe);
+	} else if (status == 413) {
 		http_problem(&rs, 413, NULL, "the body is larger than %zu bytes", body_limit());
 	} else if (status) {
 		http_problem(&rs, status, NULL, "the request body could not be read");

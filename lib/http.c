@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static char *env_dup(char **envp, const char *name)
 {
@@ -270,7 +271,19 @@ int http_resp_send(const struct http_resp *rs, const struct http_io *io)
 	if (rs->status != 204)
 		buf_printf(&head, "Content-Type: %s\r\nContent-Length: %zu\r\n", rs->content_type,
 			   rs->body.len);
-	buf_add(&head, rs->headers.data ? rs->headers.data : "", rs->headers.len);
+	/* A CGI "Status: 200" answer with a Location header is a redirect to Apache
+	 * (mod_cgi, mod_cgid and mod_fcgid, after RFC 3875 6.2.2): a local path becomes an
+	 * internal redirect (a loop, here), a URL a 302. What a 200 can say is where the
+	 * representation lives, which is Content-Location (RFC 9110 8.7). */
+	for (size_t i = 0; rs->headers.data && i < rs->headers.len;) {
+		const char *line = rs->headers.data + i;
+		const char *eol = memchr(line, '\n', rs->headers.len - i);
+		size_t n = eol ? (size_t)(eol - line) + 1 : rs->headers.len - i;
+		if (rs->status == 200 && n > 9 && strncasecmp(line, "Location:", 9) == 0)
+			buf_adds(&head, "Content-");
+		buf_add(&head, line, n);
+		i += n;
+	}
 	buf_adds(&head, "\r\n");
 	int rc = io->write(io->ctx, head.data, head.len);
 	if (rc == 0 && rs->status != 204 && rs->body.len)

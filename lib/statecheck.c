@@ -16,7 +16,7 @@
 
 #define HTACCESS_MAX (64 * 1024) /* an .htaccess larger than this is not read whole */
 #define CHILDREN_MAX 256	 /* entries of the tree's root looked at */
-#define VERDICT_MAX 1024
+#define VERDICT_MAX  1024
 
 static bool modes_checked;
 static char modes_verdict[VERDICT_MAX];
@@ -77,8 +77,7 @@ static void check_modes(const char *state_dir)
 	for (int n = 0; n < CHILDREN_MAX && (de = readdir(d)) != NULL; n++) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (snprintf(path, sizeof path, "%s/%s", state_dir, de->d_name) >=
-		    (int)sizeof path)
+		if (snprintf(path, sizeof path, "%s/%s", state_dir, de->d_name) >= (int)sizeof path)
 			continue;
 		if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode))
 			continue;
@@ -211,6 +210,13 @@ static void check_docroot(const char *state_dir, const char *docroot, const char
 
 const char *statecheck_request(const char *state_dir, char **envp)
 {
+	/* Only a safe verdict is kept: a refused tree is looked at again on every
+	 * request, so the operator's fix (chmod, an .htaccess) takes effect at once and
+	 * not when the web server next replaces its processes. */
+	if (last) {
+		modes_checked = false;
+		docroot_checked = false;
+	}
 	if (!modes_checked) {
 		check_modes(state_dir);
 		modes_checked = true;

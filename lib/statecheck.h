@@ -10,10 +10,11 @@
  *    tree or in a folder between it and the document root. A server that never
  *    reads .htaccess (SERVER_SOFTWARE lighttpd or nginx) gets no such excuse.
  *
- * DOCUMENT_ROOT is only known per request, so the check runs at the first request
- * and is cached for the life of the process (again only when the document root
- * changes). A refusal is logged once as one line on stderr, which is the web
- * server's error log; the caller answers every request with 500 and the text.
+ * DOCUMENT_ROOT is only known per request, so the check runs at the first request;
+ * a safe verdict is cached for the life of the process (checked again only when the
+ * document root changes), a refusal is not, so a fix takes effect at the next
+ * request. A refusal is logged once per process as one line on stderr, which is the
+ * web server's error log; the caller answers every request with 500 and the text.
  * Nothing here writes to the tree. */
 #ifndef TASKGATE_STATECHECK_H
 #define TASKGATE_STATECHECK_H

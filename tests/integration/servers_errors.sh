@@ -255,15 +255,26 @@ expect_problem "list with an unknown status filter" 400 status
 
 # ---- ids in the path ----
 long=$(printf 'a%.0s' $(seq 100))
+# Apache refuses an encoded slash (%2F) with its own HTML 404 before any .htaccess or
+# program sees the request; only the server configuration can change that
+# (AllowEncodedSlashes, which the VPS virtual host sets), not a shared-hosting customer.
+# Under apache-cgi (the .htaccess setup) the status is all that can be checked there.
+expect_id_404() { # DESC ID
+	if [ "${FRONTEND:-lighttpd}" = apache-cgi ] && [[ ${2,,} == *%2f* ]]; then
+		expect_eq "$1: status (Apache's own 404)" "$STATUS" 404
+	else
+		expect_problem "$1" 404
+	fi
+}
 for id in '..%2F..%2Fetc' '..%2f..%2fconfig' '%2e%2e' "$long" 'srv-1%2F..%2Fsrv-2' '.srv-1' 'srv-1.json'; do
 	req "$ADMIN" GET "/api/v2/servers/$id"
-	expect_problem "GET invalid id ${id:0:24}" 404
+	expect_id_404 "GET invalid id ${id:0:24}" "$id"
 	req "$ADMIN" PUT "/api/v2/servers/$id/maintenance" '{"enabled":true}'
-	expect_problem "maintenance invalid id ${id:0:24}" 404
+	expect_id_404 "maintenance invalid id ${id:0:24}" "$id"
 	req "$ADMIN" POST "/api/v2/servers/$id/heartbeat" ''
-	expect_problem "heartbeat invalid id ${id:0:24}" 404
+	expect_id_404 "heartbeat invalid id ${id:0:24}" "$id"
 	req "$ADMIN" DELETE "/api/v2/servers/$id?force=1"
-	expect_problem "DELETE invalid id ${id:0:24}" 404
+	expect_id_404 "DELETE invalid id ${id:0:24}" "$id"
 done
 check "nothing appeared next to the state tree" test ! -e "$STATE/../etc"
 check "config.json is still there" test -s "$STATE/config.json"

@@ -213,7 +213,8 @@ check "(f) the repeat answers 200 or 202" grep -qxE '200|202' <<< "$STATUS"
 expect_eq "(f) ... with the same task" "$(jget .id)" "$k1"
 expect_eq "(f) ... in its current state" "$(jget .status)" COMPLETED
 check "(f) ... Idempotent-Replayed: true" grep -qi '^Idempotent-Replayed: *true' "$WORK/h2"
-check "(f) ... Location of the task" grep -qi "^Location: /api/v2/tasks/$k1" "$WORK/h2"
+check "(f) ... Location (202) or Content-Location (200) of the task" \
+	grep -qiE "^(Content-)?Location: /api/v2/tasks/$k1" "$WORK/h2"
 expect_eq "(f) the backend received exactly one prediction" "$(($(mock i /__stats | jq .received) - r0))" 1
 n0=$(find "$STATE/tasks" -name '*.json' | wc -l)
 client POST /api/v2/tasks '{"model":"idem","input":{"k":2}}' -H 'Idempotency-Key: order-42'

@@ -477,6 +477,33 @@ static void test_resp_send(void **state)
 	http_resp_free(&rs);
 	buf_reset(&f.written);
 
+	/* A 200 never carries Location (Apache's CGI handlers would redirect): it is
+	 * sent as Content-Location; other headers and a 202's Location are untouched. */
+	http_resp_init(&rs);
+	rs.status = 200;
+	buf_adds(&rs.body, "{}\n");
+	http_header(&rs, "X-Request-Id", "%s", "abc");
+	http_header(&rs, "Location", "/api/v2/tasks/%s", "t-1");
+	http_header(&rs, "Content-Location", "%s", "/x");
+	assert_int_equal(http_resp_send(&rs, &f.io), 0);
+	assert_string_equal(buf_str(&f.written), "Status: 200 OK\r\n"
+						 "Content-Type: application/json\r\n"
+						 "Content-Length: 3\r\n"
+						 "X-Request-Id: abc\r\n"
+						 "Content-Location: /api/v2/tasks/t-1\r\n"
+						 "Content-Location: /x\r\n"
+						 "\r\n"
+						 "{}\n");
+	http_resp_free(&rs);
+	buf_reset(&f.written);
+	http_resp_init(&rs);
+	rs.status = 202;
+	http_header(&rs, "Location", "/api/v2/tasks/%s", "t-1");
+	assert_int_equal(http_resp_send(&rs, &f.io), 0);
+	assert_non_null(strstr(buf_str(&f.written), "\r\nLocation: /api/v2/tasks/t-1\r\n"));
+	http_resp_free(&rs);
+	buf_reset(&f.written);
+
 	/* 204 has neither a body nor its headers, even if a body was left behind. */
 	http_resp_init(&rs);
 	rs.status = 204;
