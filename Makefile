@@ -132,7 +132,7 @@ valgrind: all $(UNIT_BIN)
 # install: the program, the cron programs and the configuration templates, with the
 # modes suEXEC accepts (0755 folders and programs, 0644 templates: nothing group or
 # world writable). It never creates or touches a state tree: `taskgate.fcgi init`,
-# run as the user the web server runs taskgate as, makes one (see DEPLOYING.md).
+# run as the user the web server runs taskgate as, makes one (see "Deploying" in README.md).
 # With STATIC=1 it first checks (ldd) that libfcgi, yajl and libuuid are not shared.
 TG_LIBDIR   = $(DESTDIR)$(PREFIX)/lib/taskgate
 TG_SHAREDIR = $(DESTDIR)$(PREFIX)/share/taskgate
@@ -146,7 +146,7 @@ install: all
 	install -m 0755 $(PROGRAM) $(TG_LIBDIR)/cgi-bin/taskgate.fcgi
 	for b in $(CRON_BIN); do install -m 0755 $$b $(TG_LIBDIR)/cron/ || exit 1; done
 	install -m 0644 apache-conf/*.in apache-conf/htaccess apache-conf/state.htaccess \
-	  apache-conf/taskgate-413.json apache-conf/DEPLOYING.md $(TG_SHAREDIR)/
+	  apache-conf/taskgate-413.json README.md $(TG_SHAREDIR)/
 
 format:
 	clang-format -i lib/*.[ch] cgi-bin/*.[ch] cron/*.c tests/unit/*.c tests/mock/*.c

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make install` and the shared-hosting steps of apache-conf/DEPLOYING.md, as a user
+# `make install` and the shared-hosting steps of README.md ("Deploying"), as a user
 # would follow them:
 #  (a) make install DESTDIR=... PREFIX=/usr/local: the program, the cron programs and
 #      the templates, with modes suEXEC accepts; no state tree made, an existing one
@@ -41,7 +41,7 @@ for f in "$lib/cgi-bin/taskgate.fcgi" "$lib/cron/taskgate-sweep" "$lib/cron/task
 	expect_eq "(a) ${f#$dest} is installed 0755" "$(stat -c %a "$f" 2> /dev/null)" 755
 done
 for f in htaccess state.htaccess taskgate-413.json taskgate-vhost.conf.in taskgate-wrapper.sh.in \
-	crontab.in lighttpd.conf.in DEPLOYING.md; do
+	crontab.in lighttpd.conf.in README.md; do
 	expect_eq "(a) share/taskgate/$f is installed 0644" "$(stat -c %a "$share/$f" 2> /dev/null)" 644
 done
 for d in "$lib" "$lib/cgi-bin" "$lib/cron" "$share"; do
@@ -87,7 +87,7 @@ as_user env STATE_DIR="$STATE" ADMIN_TOKEN=$ADMIN CLIENT_TOKEN=$CLIENT PUBLIC_UR
 expect_eq "(c) init succeeds" "$?" 0
 check "(c) init says where the tree is" grep -q "state tree ready: $STATE" "$WORK/init.out"
 expect_eq "(c) the tree is 0750" "$(stat -c %a "$STATE")" 750
-# Step 3: the document root, exactly as DEPLOYING.md says.
+# Step 3: the document root, exactly as README.md says.
 docroot_setup() { # STATE_DIR for the wrapper
 	(
 		cd "$HOMEDIR/public_html" || exit 1
