@@ -15,12 +15,6 @@
 #  (j) rebalance: admin only; rebuilds a drifted currentLoad and reports it
 # Each phase uses its own model, so only its own servers are eligible.
 . "$(dirname "$0")/../lib.sh"
-# This run takes about a minute; on a machine shared with other sessions, whole
-# /tmp/taskgate-test.* folders were seen vanishing under it. Its own prefix keeps
-# it out of such clean-ups (lib.sh's cleanup removes whatever WORK names).
-rmdir "$WORK" 2> /dev/null
-WORK=$(mktemp -d /tmp/taskgate-lbtest.XXXXXX)
-STATE="$WORK/state"
 
 mport() { local v="MOCK_PORT_$1"; echo "${!v}"; }
 # reg ID MOCK MODEL MAXC [WEIGHT]

@@ -36,7 +36,7 @@ jqe() { jq -e "$@" > /dev/null 2>&1; }
 lighttpd_pid() { echo "$LPID"; }
 
 # our_fcgi_pids: the FastCGI children of OUR lighttpd whose command line is OUR
-# build's program; never anything another session started.
+# build's program; never any other process on the machine.
 our_fcgi_pids() {
 	local lp p cmd
 	lp=$(lighttpd_pid)

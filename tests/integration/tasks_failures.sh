@@ -12,11 +12,6 @@
 # piggy-backed sweep is off, so only the request path moves tasks.
 # Every loop is bounded in count and time; only 127.0.0.1 is used.
 . "$(dirname "$0")/../lib.sh"
-# Other sessions on this machine were seen removing /tmp/taskgate-test.* folders
-# in the middle of a run; a prefix of our own keeps this run's state out of that.
-rmdir "$WORK" 2> /dev/null
-WORK=$(mktemp -d /tmp/taskgate-tasks.XXXXXX)
-STATE="$WORK/state"
 
 reg() { # ID PROTOCOL PORT MAXC MODEL
 	local ep

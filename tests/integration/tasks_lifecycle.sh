@@ -10,11 +10,6 @@
 #  (g) listing: status/serverId filters, limit and cursor paging, bad filters 400
 # No cron runs. Every loop is bounded in count and time; only 127.0.0.1 is used.
 . "$(dirname "$0")/../lib.sh"
-# Other sessions on this machine were seen removing /tmp/taskgate-test.* folders
-# in the middle of a run; a prefix of our own keeps this run's state out of that.
-rmdir "$WORK" 2> /dev/null
-WORK=$(mktemp -d /tmp/taskgate-tasks.XXXXXX)
-STATE="$WORK/state"
 
 # reg_server ID PROTOCOL PORT MAXC MODEL [ASYNC]: register a mock as a server that
 # serves only MODEL (so each test decides where its tasks go).

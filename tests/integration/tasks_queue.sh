@@ -12,11 +12,6 @@
 #      same key with another body 422; parallel requests with one key make one task
 # Every loop is bounded in count and time; only 127.0.0.1 is used.
 . "$(dirname "$0")/../lib.sh"
-# Other sessions on this machine were seen removing /tmp/taskgate-test.* folders
-# in the middle of a run; a prefix of our own keeps this run's state out of that.
-rmdir "$WORK" 2> /dev/null
-WORK=$(mktemp -d /tmp/taskgate-tasks.XXXXXX)
-STATE="$WORK/state"
 
 reg_cog() { # ID PORT MAXC MODEL
 	admin POST /api/v2/servers "{\"id\":\"$1\",\"protocol\":\"cog\",\"endpoints\":{\"predict\":\"http://127.0.0.1:$2/predictions\",\"health\":\"http://127.0.0.1:$2/health-check\"},\"capabilities\":{\"maxConcurrent\":$3,\"supportedModels\":[\"$4\"]}}"
