@@ -343,3 +343,19 @@ wait_status() {
 	done
 	return 1
 }
+
+# ---- small helpers shared by the task, load-balancer and stats tests ----
+# mport NAME: the port of a mock started with start_mock NAME
+mport() { local v="MOCK_PORT_$1"; echo "${!v}"; }
+# mock NAME PATH: GET from a mock (e.g. /__requests, /__stats)
+mock() { curl -s -m 5 "http://127.0.0.1:$(mport "$1")$2"; }
+# mock_control NAME JSON: reconfigure a running mock
+mock_control() { curl -s -m 5 -X POST --data-binary "$2" "http://127.0.0.1:$(mport "$1")/__control" | jq -e .ok > /dev/null; }
+jc() { printf '%s' "$BODY" | jq -c "$1"; }
+jqe() { jq -e "$@" > /dev/null 2>&1; }
+task_field() { client GET "/api/v2/tasks/$1" && jget "$2"; }
+is_status() { [ "$(task_field "$1" .status)" = "$2" ]; }
+server_load() { client GET "/api/v2/servers/$1" && jget .currentLoad; }
+load_is() { [ "$(server_load "$1")" = "$2" ]; }
+# wait_long CMD...: like wait_for, up to ~30 s
+wait_long() { local i; for i in $(seq 1 300); do "$@" > /dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }

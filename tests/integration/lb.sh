@@ -16,7 +16,6 @@
 # Each phase uses its own model, so only its own servers are eligible.
 . "$(dirname "$0")/../lib.sh"
 
-mport() { local v="MOCK_PORT_$1"; echo "${!v}"; }
 # reg ID MOCK MODEL MAXC [WEIGHT]
 reg() {
 	local port
@@ -34,9 +33,6 @@ submit() {
 # count_on SERVER: tasks ever placed on it (any status)
 count_on() { client GET "/api/v2/tasks?serverId=$1&limit=200" && jget '.items | length'; }
 within() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; } # VALUE LO HI
-server_load() { client GET "/api/v2/servers/$1" && jget .currentLoad; }
-load_is() { [ "$(server_load "$1")" = "$2" ]; }
-wait_long() { local i; for i in $(seq 1 300); do "$@" > /dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 # jedit FILE JQ: rewrites a state file the way taskgate does (temp file + rename)
 jedit() { jq "$2" "$1" > "$1.edit" && mv "$1.edit" "$1"; }
 jqq() { jq -e "$@" > /dev/null 2>&1; } # quiet jq -e for checks

@@ -7,7 +7,6 @@
 ROUTES_C="$ROOT/cgi-bin/routes.c"
 
 # jqe ARGS...: jq -e, quietly (for check)
-jqe() { jq -e "$@" > /dev/null 2>&1; }
 
 # "METHOD PATTERN FLAGS" for each entry of app_routes[], PATTERN in OpenAPI form.
 table_routes() {

@@ -30,7 +30,6 @@ raw() {
 }
 
 # jqe ARGS...: jq -e, quietly (for check)
-jqe() { jq -e "$@" > /dev/null 2>&1; }
 
 # lighttpd_pid: the lighttpd this script started (LPID, set after each start).
 lighttpd_pid() { echo "$LPID"; }

@@ -20,7 +20,6 @@
 
 ROLLUP="$BUILD/cron/taskgate-rollup"
 PROMCHECK="$ROOT/tests/promcheck.py"
-jqe() { jq -e "$@" > /dev/null 2>&1; }
 stats_config() {
 	jq "$1" "$STATE/config.json" > "$STATE/config.json.new" && mv "$STATE/config.json.new" "$STATE/config.json"
 }

@@ -22,13 +22,6 @@ reg_cog() { # ID PORT MAXC MODEL [CALLBACK_TOKEN]
 	admin POST /api/v2/servers "{\"id\":\"$1\",\"protocol\":\"cog\",\"endpoints\":{\"predict\":\"http://127.0.0.1:$2/predictions\",\"health\":\"http://127.0.0.1:$2/health-check\"},\"capabilities\":{\"maxConcurrent\":$3,\"supportedModels\":[\"$4\"]}$extra}"
 	[ "$STATUS" = 201 ]
 }
-mport() { local v="MOCK_PORT_$1"; echo "${!v}"; }
-mock() { curl -s -m 5 "http://127.0.0.1:$(mport "$1")$2"; }
-jc() { printf '%s' "$BODY" | jq -c "$1"; }
-jqe() { jq -e "$@" > /dev/null 2>&1; }
-task_field() { client GET "/api/v2/tasks/$1" && jget "$2"; }
-is_status() { [ "$(task_field "$1" .status)" = "$2" ]; }
-server_load() { client GET "/api/v2/servers/$1" && jget .currentLoad; }
 task_file() { find "$STATE/tasks" -name "$1.json" | head -n 1; }
 task_hash() { sha256sum < "$(task_file "$1")"; }
 # webhook MOCK TASK ATTEMPT: the webhook URL the backend received for that attempt,

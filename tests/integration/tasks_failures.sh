@@ -23,19 +23,11 @@ reg() { # ID PROTOCOL PORT MAXC MODEL
 	admin POST /api/v2/servers "{\"id\":\"$1\",\"protocol\":\"$2\",\"endpoints\":$ep,\"capabilities\":{\"maxConcurrent\":$4,\"supportedModels\":[\"$5\"]}}"
 	[ "$STATUS" = 201 ]
 }
-mport() { local v="MOCK_PORT_$1"; echo "${!v}"; }
-mock() { curl -s -m 5 "http://127.0.0.1:$(mport "$1")$2"; }
-mock_control() { curl -s -m 5 -X POST --data-binary "$2" "http://127.0.0.1:$(mport "$1")/__control" | jq -e .ok > /dev/null; }
-jc() { printf '%s' "$BODY" | jq -c "$1"; }
-jqe() { jq -e "$@" > /dev/null 2>&1; }
-task_field() { client GET "/api/v2/tasks/$1" && jget "$2"; }
-is_status() { [ "$(task_field "$1" .status)" = "$2" ]; }
 all_status() { # STATUS ID...
 	local want=$1 t
 	shift
 	for t in "$@"; do is_status "$t" "$want" || return 1; done
 }
-server_load() { client GET "/api/v2/servers/$1" && jget .currentLoad; }
 submit() { # MODEL [EXTRA JSON FIELDS] -> TID
 	client POST /api/v2/tasks "{\"model\":\"$1\",\"input\":{\"m\":\"$1\"}${2:+,$2}}"
 	TID=$(jget .id)

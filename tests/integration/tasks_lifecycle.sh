@@ -24,13 +24,7 @@ reg_server() {
 	[ "$STATUS" = 201 ]
 }
 # mock NAME PATH: GET a mock's control endpoint
-mock() { local v="MOCK_PORT_$1"; curl -s -m 5 "http://127.0.0.1:${!v}$2"; }
-task_field() { client GET "/api/v2/tasks/$1" && jget "$2"; }
-is_status() { [ "$(task_field "$1" .status)" = "$2" ]; }
-server_load() { client GET "/api/v2/servers/$1" && jget .currentLoad; }
 count_files() { find "$STATE/$1" -type f 2> /dev/null | wc -l; }
-jc() { printf '%s' "$BODY" | jq -c "$1"; }
-jqe() { jq -e "$@" > /dev/null 2>&1; }
 header() { grep -i "^$1:" "$WORK/h" | head -n 1 | cut -d' ' -f2- | tr -d '\r'; }
 
 start_taskgate 2 || { not_ok "lighttpd with taskgate starts"; finish; exit 1; }

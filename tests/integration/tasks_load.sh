@@ -12,8 +12,6 @@ TASKS=${TASKS:-200}
 LOOPS=${LOOPS:-8}
 WAIT_SECONDS=${WAIT_SECONDS:-120}
 
-mport() { local v="MOCK_PORT_$1"; echo "${!v}"; }
-mock() { curl -s -m 5 "http://127.0.0.1:$(mport "$1")$2"; }
 
 start_taskgate 4 || { not_ok "lighttpd with taskgate (4 processes) starts"; finish; exit 1; }
 ok "lighttpd with taskgate (4 processes) starts"

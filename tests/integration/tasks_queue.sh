@@ -17,17 +17,6 @@ reg_cog() { # ID PORT MAXC MODEL
 	admin POST /api/v2/servers "{\"id\":\"$1\",\"protocol\":\"cog\",\"endpoints\":{\"predict\":\"http://127.0.0.1:$2/predictions\",\"health\":\"http://127.0.0.1:$2/health-check\"},\"capabilities\":{\"maxConcurrent\":$3,\"supportedModels\":[\"$4\"]}}"
 	[ "$STATUS" = 201 ]
 }
-mport() { local v="MOCK_PORT_$1"; echo "${!v}"; }
-mock() { curl -s -m 5 "http://127.0.0.1:$(mport "$1")$2"; }
-mock_control() { curl -s -m 5 -X POST --data-binary "$2" "http://127.0.0.1:$(mport "$1")/__control" | jq -e .ok > /dev/null; }
-jc() { printf '%s' "$BODY" | jq -c "$1"; }
-jqe() { jq -e "$@" > /dev/null 2>&1; }
-task_field() { client GET "/api/v2/tasks/$1" && jget "$2"; }
-is_status() { [ "$(task_field "$1" .status)" = "$2" ]; }
-server_load() { client GET "/api/v2/servers/$1" && jget .currentLoad; }
-load_is() { [ "$(server_load "$1")" = "$2" ]; }
-# wait_long CMD...: like wait_for, up to ~30 s
-wait_long() { local _; for _ in $(seq 1 300); do "$@" > /dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 # mock_saw NAME METHOD PATH: the mock received that request
 mock_saw() { mock "$1" /__requests | jq -e --arg m "$2" --arg p "$3" 'any(.[]; .method == $m and .path == $p)' > /dev/null; }
 mstat_is() { [ "$(mock "$1" /__stats | jq -r "$2")" = "$3" ]; } # NAME FILTER VALUE
