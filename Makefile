@@ -28,16 +28,16 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 # Libraries: libfcgi (FastCGI), yajl (JSON), libcurl (backends), libuuid (ids),
-# libcrypto (SHA-256 and constant-time compare).
+# libcrypto (SHA-256 and constant-time compare), zlib (CRC-32 of journal records).
 # STATIC=1 links libfcgi, yajl and libuuid from their .a files (libfcgi-dev,
 # libyajl-dev's libyajl_s.a, uuid-dev), for hosts that lack those libraries; libcurl,
 # libcrypto and libc stay shared (every host has them). A static build lives in its
 # own folder, so switching STATIC never leaves a binary of the other kind behind.
 ifeq ($(STATIC),1)
 BUILD   := build/static
-LIBS    := -Wl,-Bstatic -lfcgi -lyajl_s -luuid -Wl,-Bdynamic -lcurl -lcrypto -lm
+LIBS    := -Wl,-Bstatic -lfcgi -lyajl_s -luuid -Wl,-Bdynamic -lcurl -lcrypto -lz -lm
 else
-LIBS    := -lfcgi -lyajl -lcurl -luuid -lcrypto -lm
+LIBS    := -lfcgi -lyajl -lcurl -luuid -lcrypto -lz -lm
 endif
 
 LIB_SRC := $(wildcard lib/*.c)
@@ -54,7 +54,7 @@ FLOOR_BIN := $(BUILD)/tests/floor.fcgi
 
 PROGRAM := $(BUILD)/taskgate.fcgi
 
-DEB_BUILD := gcc make pkg-config libfcgi-dev libyajl-dev libcurl4-openssl-dev uuid-dev libssl-dev
+DEB_BUILD := gcc make pkg-config libfcgi-dev libyajl-dev libcurl4-openssl-dev uuid-dev libssl-dev zlib1g-dev
 DEB_TEST  := lighttpd libcmocka-dev libmicrohttpd-dev curl jq wrk valgrind procps python3 \
              chromium fonts-dejavu-core apache2 libapache2-mod-fcgid
 DEB_RUN   := lighttpd curl

@@ -12,6 +12,7 @@
 #include "../lib/server.h"
 #include "../lib/store.h"
 #include "../lib/taskindex.h"
+#include "../lib/taskview.h"
 #include "../lib/util.h"
 #include "app.h"
 
@@ -163,20 +164,24 @@ static enum idem idem_claim(const char *key_id, const char *task_id, const char 
 
 static int answer_existing(struct http_resp *rs, const char *id)
 {
-	yajl_val doc;
-	int rc = task_load_doc(id, &doc);
-	if (rc != STORE_OK)
+	struct buf stored = BUF_INIT;
+	int rc = store_load_text("tasks", id, &stored);
+	if (rc != STORE_OK) {
+		buf_free(&stored);
 		return app_store_problem(rs, rc, "task", id);
-	struct task t;
+	}
 	struct jgen g;
-	task_from_doc(doc, &t);
 	jg_init(&g);
-	task_to_public(&t, &g);
-	http_header(rs, "Location", "/api/v2/tasks/%s", id);
-	int st = http_json(rs, 200, &g);
+	int st;
+	if (taskview_public(stored.data, stored.len, &g) == 0) {
+		http_header(rs, "Location", "/api/v2/tasks/%s", id);
+		st = http_json(rs, 200, &g);
+	} else {
+		store_quarantine("tasks", id, "does not parse as a JSON object");
+		st = app_store_problem(rs, STORE_CORRUPT, "task", id);
+	}
 	jg_free(&g);
-	task_free(&t);
-	yajl_tree_free(doc);
+	buf_free(&stored);
 	return st;
 }
 

@@ -16,6 +16,7 @@
 #include "../lib/cronjob.h"
 #include "../lib/dispatch.h"
 #include "../lib/health.h"
+#include "../lib/journal.h"
 #include "../lib/rollup.h"
 #include "../lib/statecheck.h"
 #include "../lib/sweep.h"
@@ -210,6 +211,7 @@ static void handle(const struct http_io *io)
 	int64_t started = mono_ms();
 	http_resp_init(&rs);
 	bool config_ok = config_refresh() == 0;
+	journal_enable(config_bool("journal", true));
 
 	int status = http_req_read(&rq, io, body_limit());
 	if (!rq.request_id[0])
@@ -245,6 +247,14 @@ static void handle(const struct http_io *io)
 			rs.status = r->handler(&rq, &rs);
 		}
 		buf_free(&allow);
+	}
+	/* Group commit: every write this request made becomes durable here, before
+	 * the answer acknowledges it. */
+	if (journal_commit() < 0) {
+		http_resp_free(&rs);
+		http_resp_init(&rs);
+		http_header(&rs, "X-Request-Id", "%s", rq.request_id);
+		http_problem(&rs, 500, NULL, "the state tree could not be made durable");
 	}
 	if (rs.status >= 500)
 		log_error("%s %s -> %d", rq.method, rq.path ? rq.path : "?", rs.status);
@@ -284,6 +294,7 @@ static int serve_fastcgi(void)
 		handle(&io);
 		FCGX_Finish_r(&req);
 		run_after();
+		journal_commit();
 		log_set_request_id(NULL);
 		in_request = 0;
 	}
@@ -297,6 +308,7 @@ static int serve_cgi(void)
 	handle(&io);
 	fflush(stdout);
 	run_after();
+	journal_close();
 	return 0;
 }
 
@@ -323,6 +335,7 @@ int main(int argc, char **argv)
 	if (store_init(config_state_dir()) < 0)
 		log_error("state tree %s is not usable", config_state_dir());
 	health_set_change_hook(on_health_change, NULL);
+	journal_set_batch(true);
 	if (FCGX_Init() != 0)
 		return 1;
 	int rc = FCGX_IsCGI() ? serve_cgi() : serve_fastcgi();

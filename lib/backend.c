@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "journal.h"
 #include "log.h"
 #include "util.h"
 
@@ -63,6 +64,12 @@ long backend_http(const char *method, const char *url, const char *const *header
 		  char *err, size_t errlen, int *retry_after_s)
 {
 	curl_once();
+	/* What we tell a backend must rest on state that survives a crash: a task it
+	 * runs is one our tree records as running there. */
+	if (journal_commit() < 0) {
+		snprintf(err, errlen, "the state tree could not be made durable");
+		return 0;
+	}
 	/* One handle per process, reset between calls: it keeps connections to
 	 * backends alive, so a dispatch does not pay a TCP handshake each time. */
 	static CURL *h;
@@ -125,6 +132,17 @@ static void join_url(struct buf *out, const char *base, const char *suffix)
 	buf_adds(out, suffix);
 }
 
+/* In bit order: BACKEND_EVENT_START is 1 << 0, and so on. */
+static const char *const event_names[] = {"start", "output", "logs", "completed"};
+
+unsigned backend_event_bit(const char *name)
+{
+	for (size_t i = 0; i < sizeof event_names / sizeof event_names[0]; i++)
+		if (strcmp(name, event_names[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
 static void cog_body(const struct backend_call *c, struct buf *out)
 {
 	struct jgen g;
@@ -136,8 +154,9 @@ static void cog_body(const struct backend_call *c, struct buf *out)
 	jg_kstr(&g, "webhook", c->callback_url);
 	jg_key(&g, "webhook_events_filter");
 	jg_arr(&g);
-	jg_str(&g, "start");
-	jg_str(&g, "completed");
+	for (size_t i = 0; i < sizeof event_names / sizeof event_names[0]; i++)
+		if ((c->cog_events | BACKEND_EVENT_COMPLETED) & (1u << i))
+			jg_str(&g, event_names[i]);
 	jg_arr_end(&g);
 	jg_obj_end(&g);
 	jg_finish(&g, out);

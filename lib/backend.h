@@ -35,7 +35,16 @@ struct backend_call {
 	yajl_val input;
 	const char *callback_url;
 	long timeout_ms; /* total time for a synchronous call */
+	unsigned cog_events; /* BACKEND_EVENT_* bits: the Cog webhooks asked for */
 };
+
+/* Cog's webhook events (webhook_events_filter). "completed" is always asked for. */
+#define BACKEND_EVENT_START 1u
+#define BACKEND_EVENT_OUTPUT 2u
+#define BACKEND_EVENT_LOGS 4u
+#define BACKEND_EVENT_COMPLETED 8u
+/* The bit of an event name, 0 if unknown. */
+unsigned backend_event_bit(const char *name);
 
 struct backend_reply {
 	enum backend_outcome outcome;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "journal.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -158,6 +159,7 @@ int cronjob_open_state(const char *name, struct buf *why)
 		buf_printf(why, "no readable config.json in %s (run 'taskgate.fcgi init')", dir);
 		return -1;
 	}
+	journal_enable(config_bool("journal", true));
 	return 0;
 }
 

@@ -234,6 +234,23 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 	return rc;
 }
 
+/* The Cog webhooks to ask for: config "cog": {"webhookEvents": [...]}. By default
+ * only "completed": the PUT's 202 already says the prediction started, and each
+ * further event is one more request through the web server per task. Operators
+ * who want progress (.progress of a task) add "start", "output" or "logs". */
+static unsigned cog_events(void)
+{
+	yajl_val cog = json_get(config_doc(), "cog");
+	yajl_val list = cog ? json_get(cog, "webhookEvents") : NULL;
+	if (!list || !YAJL_IS_ARRAY(list))
+		return BACKEND_EVENT_COMPLETED;
+	unsigned bits = BACKEND_EVENT_COMPLETED;
+	for (size_t i = 0; i < list->u.array.len; i++)
+		if (YAJL_IS_STRING(list->u.array.values[i]))
+			bits |= backend_event_bit(YAJL_GET_STRING(list->u.array.values[i]));
+	return bits;
+}
+
 /* ---- ending attempts ---- */
 
 struct end_arg {
@@ -485,6 +502,7 @@ bool dispatch_send(const struct dispatch_send *send)
 		.input = t.input,
 		.callback_url = buf_str(&cb),
 		.timeout_ms = (long)t.timeout_s * 1000,
+		.cog_events = cog_events(),
 	};
 	struct backend_reply reply;
 	backend_dispatch(&srv, &call, &reply);

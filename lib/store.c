@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "log.h"
 #include "util.h"
 
@@ -39,6 +40,7 @@ static unsigned lock_wait_ms = 5000;
 
 static const char *const tree_dirs[] = {
 	"servers", "tasks", "idempotency", "queue", "active", "created", "locks", "run", "corrupt",
+	"journal",
 	"stats", "stats/events", "stats/hourly",
 };
 
@@ -95,6 +97,7 @@ int store_init(const char *root)
 			return -1;
 		}
 	}
+	journal_init(root_dir);
 	return 0;
 }
 
@@ -174,22 +177,66 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-/* sync false skips both fsyncs (STORE_NO_FSYNC): still atomic against concurrent
+/* The path relative to the state root, or NULL for a file outside it. */
+static const char *rel_to_root(const char *path)
+{
+	size_t n = strlen(root_dir);
+	return strncmp(path, root_dir, n) == 0 && path[n] == '/' ? path + n + 1 : NULL;
+}
+
+/* A write made durable the classic way (fsync of file and directory) inside the
+ * tree: no older journal record may undo it on a replay. With the journal on (the
+ * record did not fit, no slot was free) a checkpoint makes all older records
+ * redundant; with it switched off, one checkpoint per process is enough, since no
+ * new records appear. */
+static int after_classic_write(void)
+{
+	if (journal_enabled())
+		return journal_checkpoint();
+	static bool checkpointed;
+	if (!checkpointed)
+		checkpointed = journal_checkpoint() == 0;
+	return 0;
+}
+
+/* Durability for a file already in place: a journal record (lib/journal.h) or,
+ * when the journal cannot take it, fsync of file and directory. */
+static int make_durable(const char *dir, const char *final, enum journal_op op,
+			const char *data, size_t len)
+{
+	const char *rel = rel_to_root(final);
+	if (rel && journal_enabled() && journal_append(op, rel, data, len, false) == 0)
+		return 0;
+	if (op == JOURNAL_PUT) {
+		int fd = open(final, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		int rc = fsync(fd);
+		close(fd);
+		if (rc < 0)
+			return -1;
+	}
+	if (store_fsync_dir(dir) < 0)
+		return -1;
+	return rel ? after_classic_write() : 0;
+}
+
+/* sync false skips durability (STORE_NO_FSYNC): still atomic against concurrent
  * readers (temp file + rename), but a crash may lose the update or, on some file
- * systems, leave an empty file that the next reader quarantines. */
+ * systems, leave an empty file that the next reader quarantines. With sync the
+ * journal records the write; without a journal both file and directory are
+ * fsync'd. */
 static int write_file(const char *dir, const char *name, const char *data, size_t len,
 		      bool no_clobber, bool sync)
 {
-	char tmp[PATH_MAX], final[PATH_MAX], host[64] = "host", rnd[9];
-	gethostname(host, sizeof host - 1);
-	host[sizeof host - 1] = '\0';
-	for (char *p = host; *p; p++)
-		if (*p == '/' || *p == '.')
-			*p = '_';
+	char tmp[PATH_MAX], final[PATH_MAX], rnd[9];
 	random_hex(rnd, 4);
 	/* Host and pid in the name: several web nodes may share the tree. */
-	snprintf(tmp, sizeof tmp, "%s/.%s.%s.%d.%s.tmp", dir, name, host, (int)getpid(), rnd);
+	snprintf(tmp, sizeof tmp, "%s/.%s.%s.%d.%s.tmp", dir, name, host_name(), (int)getpid(),
+		 rnd);
 	snprintf(final, sizeof final, "%s/%s", dir, name);
+	/* Journaled: the file goes down without fsync; make_durable records it. */
+	bool fsync_file = sync && !(journal_enabled() && rel_to_root(final));
 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd < 0 && errno == ENOENT) {
@@ -200,7 +247,7 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 	}
 	if (fd < 0)
 		goto fail_log;
-	if (write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
+	if (write_all(fd, data, len) < 0 || (fsync_file && fsync(fd) < 0)) {
 		close(fd);
 		goto fail_unlink;
 	}
@@ -220,7 +267,10 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 	} else if (rename(tmp, final) < 0) {
 		goto fail_unlink;
 	}
-	if (sync && store_fsync_dir(dir) < 0)
+	if (fsync_file && (store_fsync_dir(dir) < 0 ||
+			   (rel_to_root(final) && after_classic_write() < 0)))
+		goto fail_log;
+	if (sync && !fsync_file && make_durable(dir, final, JOURNAL_PUT, data, len) < 0)
 		goto fail_log;
 	return STORE_OK;
 
@@ -253,6 +303,10 @@ int store_touch_entry(const char *dir, const char *name)
 		return STORE_IO;
 	}
 	close(fd);
+	/* A hint: recorded, but it rides on the next commit instead of forcing one. */
+	const char *rel = journal_enabled() ? rel_to_root(path) : NULL;
+	if (rel)
+		journal_append(JOURNAL_TOUCH, rel, NULL, 0, true);
 	return STORE_OK;
 }
 
@@ -458,6 +512,21 @@ int store_load(const char *kind, const char *id, yajl_val *out)
 	return rc;
 }
 
+int store_load_text(const char *kind, const char *id, struct buf *out)
+{
+	const struct kind_info *k = kind_lookup(kind);
+	char path[PATH_MAX];
+	if (!store_id_valid(id))
+		return STORE_INVALID;
+	object_path(k, id, path, sizeof path);
+	int rc = read_file(path, out, NULL);
+	if (rc == STORE_CORRUPT)
+		store_quarantine(kind, id, "larger than any document we write");
+	else if (rc == STORE_IO)
+		log_error("store: reading %s: %s", path, strerror(errno));
+	return rc;
+}
+
 bool store_exists(const char *kind, const char *id)
 {
 	const struct kind_info *k = kind_lookup(kind);
@@ -555,8 +624,8 @@ int store_remove(const char *kind, const char *id)
 	int rc = STORE_OK;
 	if (unlink(path) < 0)
 		rc = errno == ENOENT ? STORE_NOENT : STORE_IO;
-	else
-		store_fsync_dir(dir);
+	else if (make_durable(dir, path, JOURNAL_REMOVE, NULL, 0) < 0)
+		rc = STORE_IO;
 	store_unlock(fd);
 	return rc;
 }

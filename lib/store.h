@@ -51,6 +51,9 @@ bool store_id_valid(const char *id);
 
 /* Parses the object into *out (caller frees with yajl_tree_free). */
 int store_load(const char *kind, const char *id, yajl_val *out);
+/* The document's text, unparsed (for readers that stream it); the caller checks
+ * it and calls store_quarantine() when it does not parse. */
+int store_load_text(const char *kind, const char *id, struct buf *out);
 bool store_exists(const char *kind, const char *id);
 
 /* Writes a new object; STORE_EXISTS if the id is taken (nothing changed). */

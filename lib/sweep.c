@@ -12,6 +12,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "health.h"
+#include "journal.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -235,6 +236,11 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s)
 	int64_t start = mono_ms();
 	int64_t until = start + o->budget_ms;
 	memset(s, 0, sizeof *s);
+	/* Regular checkpoints keep replay short after a crash and make every record
+	 * older than the retention below redundant, so no replay can bring back a
+	 * task it removes. */
+	if (journal_checkpoint() < 0)
+		log_error("sweep: journal checkpoint failed");
 
 	struct timeout_ctx tc = {o, s, until,
 				 config_sect_int("sweep", "clockMarginMs", 2000, 0, 600000)};

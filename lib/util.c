@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include <uuid/uuid.h>
 
 int64_t now_ms(void)
@@ -74,16 +75,35 @@ void uuid_new(char out[37])
 	uuid_unparse_lower(u, out);
 }
 
+const char *host_name(void)
+{
+	static char host[64];
+	if (!host[0]) {
+		if (gethostname(host, sizeof host - 1) < 0 || !host[0])
+			snprintf(host, sizeof host, "host");
+		host[sizeof host - 1] = '\0';
+		for (char *p = host; *p; p++)
+			if (*p == '/' || *p == '.')
+				*p = '_';
+	}
+	return host;
+}
+
 void sha256_hex(const void *data, size_t len, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
-	/* Fetched once: SHA256() looks the algorithm up in OpenSSL 3's provider
-	 * tables on every call, which costs more than hashing a token. */
+	/* Fetched and allocated once: SHA256() looks the algorithm up in OpenSSL 3's
+	 * provider tables and EVP_Digest() allocates a context on every call, each of
+	 * which costs more than hashing a token. Released at exit with the process. */
 	static EVP_MD *sha256;
+	static EVP_MD_CTX *ctx;
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	if (!sha256)
 		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (!sha256 || !EVP_Digest(data, len, md, NULL, sha256, NULL)) {
+	if (!ctx)
+		ctx = EVP_MD_CTX_new();
+	if (!sha256 || !ctx || !EVP_DigestInit_ex2(ctx, sha256, NULL) ||
+	    !EVP_DigestUpdate(ctx, data, len) || !EVP_DigestFinal_ex(ctx, md, NULL)) {
 		fputs("taskgate: SHA-256 unavailable\n", stderr);
 		abort();
 	}

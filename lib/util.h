@@ -20,6 +20,9 @@ void random_bytes(void *out, size_t n);
 void random_hex(char *out, size_t n);
 /* A new lowercase RFC 4122 random UUID (libuuid), 36 chars + NUL. */
 void uuid_new(char out[37]);
+/* This machine's name made safe for a file name ('/' and '.' become '_'), read
+ * once: several web nodes may share the state tree and name files after it. */
+const char *host_name(void);
 
 /* Hex-encoded SHA-256 of data (libcrypto), 64 chars + NUL. */
 void sha256_hex(const void *data, size_t len, char out[65]);

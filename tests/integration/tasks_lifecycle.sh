@@ -37,6 +37,8 @@ check "register the http-json sync server" reg_server h1 http-json "$MOCK_PORT_s
 check "register the http-json async server" reg_server a1 http-json "$MOCK_PORT_async" 2 async-m true
 
 # ---------------------------------------------------------------- (a) Cog
+# Progress from the start webhook is asked for here; (h) checks the default.
+set_config '.cog.webhookEvents = ["start", "completed"]'
 client POST /api/v2/tasks '{"model":"cog-m","input":{"prompt":"hello","n":3}}' -D "$WORK/h"
 expect_eq "(a) POST /api/v2/tasks answers 202" "$STATUS" 202
 id=$(jget .id)
@@ -73,8 +75,8 @@ expect_eq "(a) ... carrying the input" "$(jq -c .input "$WORK/a.body")" '{"promp
 check "(a) ... and a webhook to this taskgate for attempt 1 with a 128-bit token" \
 	jqe --arg u "$BASE/api/v2/tasks/$id/callback?attempt=1&token=" \
 	'.webhook | startswith($u) and (ltrimstr($u) | test("^[0-9a-f]{32,}$"))' "$WORK/a.body"
-check "(a) ... asking for the start and completed events" \
-	jqe '.webhook_events_filter | index("completed") != null' "$WORK/a.body"
+expect_eq "(a) ... asking for the start and completed events (config cog.webhookEvents)" \
+	"$(jq -c .webhook_events_filter "$WORK/a.body")" '["start","completed"]'
 check "(a) the secret is not in the task file in clear" \
 	bash -c "! grep -rq '$(jq -r '.webhook | sub(".*token="; "")' "$WORK/a.body")' '$STATE/tasks'"
 check "(a) the public task shows no secret hash" bash -c "! grep -q secretHash <<< '$BODY'"
@@ -293,4 +295,17 @@ badq '/api/v2/tasks?serverId=..%2Fetc' serverId
 badq '/api/v2/tasks?cursor=%3Cscript%3E' cursor
 
 check "(g) every JSON file of the state tree parses" all_state_parses
+# ---------------------------------------------------------------- (h) Cog events
+set_config 'del(.cog)'
+client POST /api/v2/tasks '{"model":"cog-m","input":{"prompt":"lean"}}'
+hid=$(jget .id)
+check "(h) a task with the default events completes" wait_for is_status "$hid" COMPLETED
+mock cog /__requests > "$WORK/h.req"
+expect_eq "(h) by default only the completed webhook is asked for" \
+	"$(jq -c --arg p "/predictions/$hid-1" '[.[] | select(.path == $p) | .body | fromjson | .webhook_events_filter][0]' "$WORK/h.req")" \
+	'["completed"]'
+client GET "/api/v2/tasks/$hid"
+expect_eq "(h) ... so no backend status was recorded" "$(jget .progress.status)" null
+check "(h) ... and still its output" jqe '.result.output != null' <<< "$BODY"
+
 finish

@@ -1,0 +1,588 @@
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "buf.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+
+#define RECORD_MAGIC 0x314a4754u /* "TGJ1" little-endian */
+#define LOCK_WAIT_MS 10000
+
+/* On-disk record header; the payload (path, NUL, content) follows. crc covers
+ * everything after the crc field, payload included. */
+struct record_head {
+	uint32_t magic;
+	uint32_t crc;
+	uint32_t len; /* payload bytes */
+	uint32_t op;
+	int64_t ts_ns; /* CLOCK_REALTIME when written: replay order */
+	uint64_t reserved;
+};
+
+static struct {
+	char root[PATH_MAX];
+	bool disabled;
+	bool batch;
+	bool failed;	/* could not open: every write takes the classic path */
+	int fd;		/* our slot, -1 when none */
+	size_t pos;	/* next record's offset in the slot */
+	bool dirty;	/* records appended since the last commit */
+	size_t slot_bytes;
+} J = {.fd = -1, .slot_bytes = JOURNAL_SLOT_BYTES};
+
+void journal_init(const char *state_root)
+{
+	journal_close();
+	snprintf(J.root, sizeof J.root, "%s", state_root);
+	J.failed = false;
+	static bool registered;
+	if (!registered)
+		registered = atexit(journal_close) == 0; /* index entries ride on a commit */
+	/* Before this program reads or writes anything: after a restart, what the
+	 * journal holds is newer than what the files hold. Even with the journal
+	 * switched off, since records from before the switch may wait for replay. */
+	if (journal_recover() < 0)
+		log_error("journal: recovery under %s/journal failed", J.root);
+}
+
+void journal_enable(bool on)
+{
+	if (!on)
+		journal_close();
+	J.disabled = !on;
+}
+
+bool journal_enabled(void)
+{
+	return !J.disabled;
+}
+
+void journal_set_batch(bool on)
+{
+	J.batch = on;
+}
+
+void journal_set_slot_bytes(size_t bytes)
+{
+	journal_close();
+	J.slot_bytes = bytes;
+}
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void journal_path(char *out, size_t n, const char *suffix)
+{
+	snprintf(out, n, "%s/journal/%s.%s", J.root, host_name(), suffix);
+}
+
+static int lock_host(void)
+{
+	char path[PATH_MAX];
+	journal_path(path, sizeof path, "lock");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	int64_t deadline = mono_ms() + LOCK_WAIT_MS;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK || mono_ms() >= deadline) {
+			close(fd);
+			return -1;
+		}
+		sleep_ms(2);
+	}
+	return fd;
+}
+
+static bool read_boot_id(char out[64])
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, out, 63);
+	close(fd);
+	if (n <= 0)
+		return false;
+	out[n] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	return out[0] != '\0';
+}
+
+/* The synced file: boot id and syncedThrough. false when missing or unreadable. */
+static bool read_synced(char boot[64], int64_t *through)
+{
+	char path[PATH_MAX];
+	journal_path(path, sizeof path, "synced");
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	char text[512];
+	size_t n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	yajl_val doc = json_parse(text, n, NULL, NULL);
+	bool ok = doc && YAJL_IS_OBJECT(doc);
+	if (ok) {
+		snprintf(boot, 64, "%s", json_str_or(doc, "bootId", ""));
+		*through = json_int_or(doc, "syncedThrough", 0);
+	}
+	if (doc)
+		yajl_tree_free(doc);
+	return ok;
+}
+
+/* Writes the synced file the classic way: it is what makes records redundant,
+ * so it must be on disk itself before anyone overwrites them. */
+static int write_synced(const char *boot, int64_t through)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16], dir[PATH_MAX], text[256];
+	journal_path(path, sizeof path, "synced");
+	snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+	snprintf(dir, sizeof dir, "%s/journal", J.root);
+	int n = snprintf(text, sizeof text, "{\"bootId\":\"%s\",\"syncedThrough\":%lld}\n", boot,
+			 (long long)through);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	bool ok = write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	int rc = fsync(dfd);
+	close(dfd);
+	return rc;
+}
+
+static int sync_tree(void)
+{
+	int fd = open(J.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = syncfs(fd);
+	close(fd);
+	return rc;
+}
+
+static int recover_locked(void);
+
+/* Caller holds the host lock. */
+static int checkpoint_locked(void)
+{
+	/* Records of an earlier boot that were never replayed must not be declared
+	 * redundant by a checkpoint of this one. */
+	if (recover_locked() < 0)
+		return -1;
+	int64_t t0 = realtime_ns(); /* every write finished before t0 is flushed below */
+	if (sync_tree() < 0)
+		return -1;
+	char boot[64], recorded[64];
+	int64_t through = 0;
+	if (!read_boot_id(boot))
+		return -1;
+	if (read_synced(recorded, &through) && strcmp(recorded, boot) == 0 && through >= t0)
+		return 0; /* someone checkpointed later than us meanwhile */
+	return write_synced(boot, t0);
+}
+
+int journal_checkpoint(void)
+{
+	if (!J.root[0])
+		return 0;
+	int lk = lock_host();
+	if (lk < 0)
+		return -1;
+	int rc = checkpoint_locked();
+	close(lk);
+	return rc;
+}
+
+/* ---- reading slots ---- */
+
+static bool head_valid(const struct record_head *h, size_t at, size_t size)
+{
+	return h->magic == RECORD_MAGIC && h->len > 0 && h->len <= size &&
+	       at + sizeof *h + h->len <= size;
+}
+
+static uint32_t record_crc(const struct record_head *h, const char *payload)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+	c = crc32(c, (const Bytef *)&h->len, (uInt)(sizeof *h - offsetof(struct record_head, len)));
+	c = crc32(c, (const Bytef *)payload, h->len);
+	return (uint32_t)c;
+}
+
+struct pending {
+	int64_t ts;
+	uint32_t op;
+	size_t order; /* tie-break: slot and position */
+	char *path;   /* owns path and content: "<path>\0<content>" */
+	size_t content_len;
+};
+
+static int pending_cmp(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* A path we wrote ourselves: relative, no "..", plain characters. */
+static bool rel_path_ok(const char *rel)
+{
+	if (!*rel || *rel == '/' || strstr(rel, ".."))
+		return false;
+	for (const char *p = rel; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '/'))
+			return false;
+	return true;
+}
+
+/* Collects the valid records newer than `after` from one slot file. */
+static void collect_slot(const char *path, int64_t after, struct pending **v, size_t *n,
+			 size_t *cap, size_t slot_no)
+{
+	struct buf text = BUF_INIT;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size <= (off_t)(64u << 20)) {
+		buf_grow(&text, (size_t)st.st_size + 1);
+		ssize_t got = pread(fd, text.data, (size_t)st.st_size, 0);
+		text.len = got > 0 ? (size_t)got : 0;
+	}
+	close(fd);
+	size_t at = 0;
+	/* The bound: each record is at least a header long. */
+	while (at + sizeof(struct record_head) <= text.len) {
+		struct record_head h;
+		memcpy(&h, text.data + at, sizeof h);
+		if (!head_valid(&h, at, text.len))
+			break;
+		const char *payload = text.data + at + sizeof h;
+		if (record_crc(&h, payload) != h.crc)
+			break; /* torn: the end of what was committed */
+		const char *nul = memchr(payload, '\0', h.len);
+		if (h.ts_ns > after && nul && rel_path_ok(payload)) {
+			*v = array_grow(*v, *n, cap, sizeof **v, 64);
+			struct pending *p = &(*v)[(*n)++];
+			p->ts = h.ts_ns;
+			p->op = h.op;
+			p->order = slot_no * JOURNAL_SLOT_BYTES * 8 + at;
+			p->path = malloc(h.len);
+			if (!p->path)
+				abort();
+			memcpy(p->path, payload, h.len);
+			p->content_len = h.len - (size_t)(nul - payload) - 1;
+		}
+		at += sizeof h + h.len;
+	}
+	buf_free(&text);
+}
+
+static int apply_record(const struct pending *p)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 32], dir[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", J.root, p->path);
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (p->op == JOURNAL_REMOVE)
+		return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+	mkdir(dir, 0750); /* a shard directory the crash lost */
+	if (p->op == JOURNAL_TOUCH) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+		return fd < 0 ? -1 : close(fd);
+	}
+	snprintf(tmp, sizeof tmp, "%s.replay.%d.tmp", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	const char *content = p->path + strlen(p->path) + 1;
+	bool ok = write(fd, content, p->content_len) == (ssize_t)p->content_len;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Slot files of this host: "<host>.<n>.log"; returns n or -1. */
+static long slot_number(const char *name)
+{
+	const char *host = host_name();
+	size_t hl = strlen(host);
+	if (strncmp(name, host, hl) != 0 || name[hl] != '.')
+		return -1;
+	char *end;
+	long n = strtol(name + hl + 1, &end, 10);
+	if (end == name + hl + 1 || strcmp(end, ".log") != 0 || n < 0 || n >= JOURNAL_SLOTS)
+		return -1;
+	return n;
+}
+
+/* Caller holds the host lock. */
+static int replay_locked(int64_t after, const char *boot)
+{
+	char dir[PATH_MAX], path[PATH_MAX * 2];
+	snprintf(dir, sizeof dir, "%s/journal", J.root);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct pending *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		long slot = slot_number(de->d_name);
+		if (slot < 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		collect_slot(path, after, &v, &n, &cap, (size_t)slot);
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof *v, pending_cmp);
+	int applied = 0, failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (apply_record(&v[i]) == 0)
+			applied++;
+		else
+			failed++;
+		free(v[i].path);
+	}
+	free(v);
+	if (failed)
+		log_error("journal: %d of %zu records could not be re-applied", failed, n);
+	if (n)
+		log_info("journal: re-applied %d records written before the restart", applied);
+	int64_t t0 = realtime_ns();
+	if (sync_tree() < 0 || write_synced(boot, t0) < 0)
+		return -1;
+	return failed ? -1 : applied;
+}
+
+/* Caller holds the host lock. */
+static int recover_locked(void)
+{
+	char boot[64], recorded[64];
+	int64_t through = 0;
+	if (!read_boot_id(boot))
+		return -1;
+	if (!read_synced(recorded, &through))
+		/* A new tree (or a journal removed by hand): nothing older to replay. The
+		 * file goes down before any record can exist. */
+		return write_synced(boot, realtime_ns()) < 0 ? -1 : 0;
+	if (strcmp(recorded, boot) == 0)
+		return 0;
+	return replay_locked(through, boot);
+}
+
+int journal_recover(void)
+{
+	if (!J.root[0])
+		return 0;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/journal", J.root);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		return -1;
+	int lk = lock_host();
+	if (lk < 0)
+		return -1;
+	int rc = recover_locked();
+	close(lk);
+	return rc;
+}
+
+/* ---- owning a slot ---- */
+
+/* Newest record in the slot's current run (records from offset 0 in write order). */
+static int64_t slot_newest(int fd)
+{
+	int64_t newest = 0;
+	size_t at = 0;
+	for (size_t i = 0; i < J.slot_bytes / sizeof(struct record_head); i++) {
+		struct record_head h;
+		if (pread(fd, &h, sizeof h, (off_t)at) != (ssize_t)sizeof h ||
+		    !head_valid(&h, at, J.slot_bytes) || h.ts_ns < newest)
+			break;
+		newest = h.ts_ns;
+		at += sizeof h + h.len;
+	}
+	return newest;
+}
+
+/* Zero-filled once, so later overwrites allocate nothing and fdatasync has no
+ * metadata to commit. */
+static int preallocate(int fd, const char *path)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if ((size_t)st.st_size >= J.slot_bytes)
+		return 0;
+	static const char zeros[65536];
+	for (size_t at = (size_t)st.st_size; at < J.slot_bytes;) {
+		size_t chunk = J.slot_bytes - at < sizeof zeros ? J.slot_bytes - at : sizeof zeros;
+		if (pwrite(fd, zeros, chunk, (off_t)at) != (ssize_t)chunk)
+			return -1;
+		at += chunk;
+	}
+	if (fsync(fd) < 0)
+		return -1;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	*strrchr(dir, '/') = '\0';
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	int rc = fsync(dfd);
+	close(dfd);
+	return rc;
+}
+
+/* Caller holds the host lock. */
+static int claim_slot_locked(void)
+{
+	char path[PATH_MAX], suffix[32];
+	for (int n = 0; n < JOURNAL_SLOTS; n++) {
+		snprintf(suffix, sizeof suffix, "%d.log", n);
+		journal_path(path, sizeof path, suffix);
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+		if (fd < 0)
+			return -1;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd);
+			continue;
+		}
+		if (preallocate(fd, path) < 0) {
+			close(fd);
+			return -1;
+		}
+		/* Records of an owner that died may not be on disk yet: flush them
+		 * before we overwrite them. */
+		char boot[64];
+		int64_t through = 0;
+		if (slot_newest(fd) > (read_synced(boot, &through) ? through : 0) &&
+		    checkpoint_locked() < 0) {
+			close(fd);
+			return -1;
+		}
+		J.fd = fd;
+		J.pos = 0;
+		return 0;
+	}
+	log_error("journal: all %d slots are taken", JOURNAL_SLOTS);
+	return -1;
+}
+
+static int open_slot(void)
+{
+	if (J.fd >= 0)
+		return 0;
+	if (J.failed || J.disabled || !J.root[0])
+		return -1;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/journal", J.root);
+	int lk = -1;
+	if ((mkdir(dir, 0750) == 0 || errno == EEXIST) && (lk = lock_host()) >= 0 &&
+	    recover_locked() >= 0 && claim_slot_locked() == 0) {
+		close(lk);
+		return 0;
+	}
+	if (lk >= 0)
+		close(lk);
+	log_error("journal: cannot open a slot under %s (%s); writes fsync each file", dir,
+		  strerror(errno));
+	J.failed = true;
+	return -1;
+}
+
+int journal_commit(void)
+{
+	if (J.fd < 0 || !J.dirty)
+		return 0;
+	if (fdatasync(J.fd) < 0) {
+		log_error("journal: fdatasync: %s", strerror(errno));
+		return -1;
+	}
+	J.dirty = false;
+	return 0;
+}
+
+/* The slot is full: make it all redundant, then start again from offset 0. */
+static int wrap(void)
+{
+	if (journal_commit() < 0 || journal_checkpoint() < 0)
+		return -1;
+	J.pos = 0;
+	return 0;
+}
+
+int journal_append(enum journal_op op, const char *rel, const char *data, size_t len,
+		   bool lazy)
+{
+	size_t plen = strlen(rel) + 1 + len;
+	struct record_head h = {.magic = RECORD_MAGIC, .op = (uint32_t)op};
+	if (sizeof h + plen > J.slot_bytes / 2 || open_slot() < 0)
+		return -1;
+	if (J.pos + sizeof h + plen > J.slot_bytes && wrap() < 0)
+		return -1;
+	struct buf rec = BUF_INIT;
+	h.len = (uint32_t)plen;
+	h.ts_ns = realtime_ns();
+	buf_add(&rec, (const char *)&h, sizeof h);
+	buf_add(&rec, rel, strlen(rel) + 1);
+	buf_add(&rec, data ? data : "", len);
+	struct record_head *hp = (struct record_head *)(void *)rec.data;
+	hp->crc = record_crc(hp, rec.data + sizeof h);
+	ssize_t n = pwrite(J.fd, rec.data, rec.len, (off_t)J.pos);
+	bool ok = n == (ssize_t)rec.len;
+	buf_free(&rec);
+	if (!ok) {
+		log_error("journal: append: %s", n < 0 ? strerror(errno) : "short write");
+		return -1;
+	}
+	J.pos += sizeof h + plen;
+	J.dirty = true;
+	if (!J.batch && !lazy)
+		return journal_commit();
+	return 0;
+}
+
+void journal_close(void)
+{
+	if (J.fd < 0)
+		return;
+	journal_commit();
+	close(J.fd); /* releases the slot's flock */
+	J.fd = -1;
+	J.pos = 0;
+	J.dirty = false;
+}

@@ -1,0 +1,281 @@
+/* Unit tests for lib/journal.c through the store: after a restart (a boot id that
+ * differs from the recorded one) the journal restores what the files lost, in
+ * write order; records older than a checkpoint stay unapplied; a torn tail is
+ * ignored; a full slot wraps behind a checkpoint; a write too large for the
+ * journal is not undone by older records; removals are replayed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../lib/journal.h"
+#include "../../lib/store.h"
+#include "../../lib/util.h"
+#include "testutil.h"
+
+static char *root;
+
+static int setup(void **state)
+{
+	(void)state;
+	root = tu_mkdtemp();
+	journal_set_slot_bytes(JOURNAL_SLOT_BYTES);
+	journal_enable(true);
+	journal_set_batch(false);
+	assert_int_equal(store_init(root), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	journal_close();
+	tu_rmtree(root);
+	free(root);
+	return 0;
+}
+
+static void path_of(char *out, size_t n, const char *rel)
+{
+	snprintf(out, n, "%s/%s", root, rel);
+}
+
+static void write_raw(const char *rel, const char *text)
+{
+	char path[4096];
+	path_of(path, sizeof path, rel);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static char *read_raw(const char *rel)
+{
+	char path[4096];
+	path_of(path, sizeof path, rel);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	static char text[65536];
+	size_t n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return text;
+}
+
+static int64_t synced_through(void)
+{
+	char rel[256];
+	snprintf(rel, sizeof rel, "journal/%s.synced", host_name());
+	const char *text = read_raw(rel);
+	assert_non_null(text);
+	const char *p = strstr(text, "\"syncedThrough\":");
+	assert_non_null(p);
+	return strtoll(p + 16, NULL, 10);
+}
+
+/* What a power loss followed by a reboot looks like to the journal: the
+ * recorded boot is another one. Then the tree is opened again. */
+static void restart(void)
+{
+	char rel[256], text[256];
+	int64_t through = synced_through();
+	journal_close();
+	snprintf(rel, sizeof rel, "journal/%s.synced", host_name());
+	snprintf(text, sizeof text, "{\"bootId\":\"previous-boot\",\"syncedThrough\":%lld}\n",
+		 (long long)through);
+	write_raw(rel, text);
+	assert_int_equal(store_init(root), 0);
+}
+
+static void put(const char *id, const char *text)
+{
+	assert_int_equal(store_put("servers", id, text, strlen(text)), STORE_OK);
+}
+
+static void test_restart_restores_lost_writes(void **state)
+{
+	(void)state;
+	put("a", "{\"v\":1}");
+	put("a", "{\"v\":2}");
+	put("b", "{\"v\":1}");
+	/* The crash kept the first version of a and lost b altogether. */
+	write_raw("servers/a.json", "{\"v\":1}");
+	char path[4096];
+	path_of(path, sizeof path, "servers/b.json");
+	unlink(path);
+	restart();
+	assert_string_equal(read_raw("servers/a.json"), "{\"v\":2}");
+	assert_string_equal(read_raw("servers/b.json"), "{\"v\":1}");
+	/* Replay ends with a checkpoint: a second restart applies nothing again. */
+	write_raw("servers/a.json", "{\"v\":9}");
+	restart();
+	assert_string_equal(read_raw("servers/a.json"), "{\"v\":9}");
+}
+
+static void test_same_boot_replays_nothing(void **state)
+{
+	(void)state;
+	put("a", "{\"v\":1}");
+	write_raw("servers/a.json", "{\"v\":7}"); /* a later write outside the journal */
+	journal_close();
+	assert_int_equal(store_init(root), 0); /* a new process, same boot */
+	assert_string_equal(read_raw("servers/a.json"), "{\"v\":7}");
+}
+
+static void test_checkpoint_makes_records_redundant(void **state)
+{
+	(void)state;
+	put("a", "{\"v\":1}");
+	int64_t before = synced_through();
+	assert_int_equal(journal_checkpoint(), 0);
+	assert_true(synced_through() > before);
+	write_raw("servers/a.json", "{\"v\":5}");
+	restart();
+	assert_string_equal(read_raw("servers/a.json"), "{\"v\":5}");
+}
+
+static void test_torn_tail_is_ignored(void **state)
+{
+	(void)state;
+	put("a", "{\"v\":1}");
+	put("a", "{\"v\":2}");
+	journal_close();
+	/* Garbage where a third record was being written when the power failed. */
+	char rel[256], path[4096];
+	snprintf(rel, sizeof rel, "journal/%s.0.log", host_name());
+	path_of(path, sizeof path, rel);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	off_t end = 0;
+	unsigned char head[32];
+	/* Walk the two records: magic, crc, then the payload length at offset 8. */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pread(fd, head, sizeof head, end), (ssize_t)sizeof head);
+		assert_memory_equal(head, "TGJ1", 4);
+		uint32_t len;
+		memcpy(&len, head + 8, sizeof len);
+		end += (off_t)(sizeof head + len);
+	}
+	assert_true(end > 0);
+	assert_int_equal(pwrite(fd, "TGJ1\x01\x02\x03\x04garbage", 15, end), 15);
+	close(fd);
+	assert_int_equal(store_init(root), 0);
+	write_raw("servers/a.json", "{\"v\":1}");
+	restart();
+	assert_string_equal(read_raw("servers/a.json"), "{\"v\":2}");
+}
+
+static void test_full_slot_wraps_behind_a_checkpoint(void **state)
+{
+	(void)state;
+	journal_set_slot_bytes(16384);
+	assert_int_equal(store_init(root), 0);
+	int64_t before = synced_through();
+	char text[600], id[16];
+	memset(text, 0, sizeof text);
+	for (int i = 0; i < 60; i++) {
+		snprintf(id, sizeof id, "s%d", i);
+		int n = snprintf(text, sizeof text, "{\"i\":%d,\"pad\":\"%0400d\"}", i, i);
+		assert_int_equal(store_put("servers", id, text, (size_t)n), STORE_OK);
+	}
+	assert_true(synced_through() > before); /* 60 x ~470 bytes do not fit in 16 KiB */
+	write_raw("servers/s0.json", "{\"stale\":true}");
+	write_raw("servers/s59.json", "{\"stale\":true}");
+	restart();
+	/* s0 was written before the last wrap's checkpoint: not replayed. */
+	assert_string_equal(read_raw("servers/s0.json"), "{\"stale\":true}");
+	assert_non_null(strstr(read_raw("servers/s59.json"), "\"i\":59"));
+}
+
+static void test_classic_write_is_not_undone(void **state)
+{
+	(void)state;
+	journal_set_slot_bytes(16384);
+	assert_int_equal(store_init(root), 0);
+	put("a", "{\"v\":\"small\"}");
+	/* Larger than half a slot: fsync'd the classic way, then checkpointed. */
+	static char big[12000];
+	int n = snprintf(big, sizeof big, "{\"v\":\"%09000d\"}", 1);
+	assert_int_equal(store_put("servers", "a", big, (size_t)n), STORE_OK);
+	restart();
+	assert_string_equal(read_raw("servers/a.json"), big);
+}
+
+static void test_removal_is_replayed(void **state)
+{
+	(void)state;
+	put("a", "{\"v\":1}");
+	assert_int_equal(store_remove("servers", "a"), STORE_OK);
+	write_raw("servers/a.json", "{\"v\":1}"); /* the unlink did not survive */
+	restart();
+	assert_null(read_raw("servers/a.json"));
+}
+
+static void test_index_entries_are_replayed(void **state)
+{
+	(void)state;
+	char dir[4096];
+	path_of(dir, sizeof dir, "queue");
+	assert_int_equal(store_touch_entry(dir, "500-1-0-x"), STORE_OK);
+	put("a", "{\"v\":1}"); /* the commit the entry rides on */
+	char path[4096];
+	path_of(path, sizeof path, "queue/500-1-0-x");
+	unlink(path);
+	restart();
+	assert_int_equal(access(path, F_OK), 0);
+}
+
+static void test_batch_commits_on_demand(void **state)
+{
+	(void)state;
+	journal_set_batch(true);
+	put("a", "{\"v\":1}");
+	put("b", "{\"v\":1}");
+	assert_int_equal(journal_commit(), 0);
+	assert_int_equal(journal_commit(), 0); /* nothing pending: no flush */
+	journal_set_batch(false);
+	write_raw("servers/a.json", "{}");
+	restart();
+	assert_string_equal(read_raw("servers/a.json"), "{\"v\":1}");
+}
+
+static void test_switched_off_writes_are_not_undone(void **state)
+{
+	(void)state;
+	put("a", "{\"v\":1}");
+	journal_enable(false); /* "journal": false in config.json */
+	put("a", "{\"v\":2}");
+	restart();
+	assert_string_equal(read_raw("servers/a.json"), "{\"v\":2}");
+	journal_enable(true);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_restart_restores_lost_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_boot_replays_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_makes_records_redundant, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail_is_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_slot_wraps_behind_a_checkpoint, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_classic_write_is_not_undone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removal_is_replayed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_entries_are_replayed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_commits_on_demand, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switched_off_writes_are_not_undone, setup,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
