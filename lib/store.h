@@ -93,12 +93,16 @@ int store_clean_temp(const char *kind, int max_age_s);
 int store_write_file(const char *dir, const char *name, const char *data, size_t len,
 		     bool no_clobber);
 int store_fsync_dir(const char *dir);
-/* Creates the empty file dir/name (an index entry) without fsync. Safe because an
- * entry is only ever created just before a durable write of the object it points
- * to: journaling file systems (ext4, XFS) commit metadata operations in order, so
- * the object's directory fsync also commits the entry, and NFS performs metadata
- * operations synchronously. An empty file cannot be torn, so no temp file either. */
+/* Creates the entry dir/name (an index entry: a hard link to the folder's empty
+ * STORE_ENTRY_PROTO) without a flush of its own. An entry is only ever created
+ * just before a durable write of the object it points to, and the journal records
+ * it so that write's commit covers it; without the journal, ext4 and XFS commit
+ * metadata operations in order, so the object's directory fsync also commits the
+ * entry, and NFS performs metadata operations synchronously. */
 int store_touch_entry(const char *dir, const char *name);
+/* The empty file every entry of an index folder is a hard link to (a dot file:
+ * listings skip it). */
+#define STORE_ENTRY_PROTO ".entry"
 /* Opens (creating) and flocks root/<rel>; returns the fd or -1 (errno EWOULDBLOCK
  * when wait_ms passed). */
 int store_lock_path(const char *rel, unsigned wait_ms);

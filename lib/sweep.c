@@ -223,8 +223,12 @@ static void retention(const struct sweep_opts *o, struct sweep_summary *s, int64
 			s->removed++;
 		}
 		closedir(h);
-		if (!kept)
+		if (!kept) {
+			char proto[PATH_MAX + 16];
+			snprintf(proto, sizeof proto, "%s/" STORE_ENTRY_PROTO, hour_dir);
+			unlink(proto);
 			rmdir(hour_dir);
+		}
 	}
 	closedir(d);
 }

@@ -34,10 +34,18 @@ client DELETE "/api/v2/tasks/$first"
 check "cancel the first task" test "$(jget .status)" = CANCELLED
 
 # The power fails: nothing gets to clean up.
+# The FastCGI processes are found by their state tree (their environment), so
+# none of them outlives lighttpd and none of another test is touched.
+ours() {
+	local p
+	for p in $(pgrep -f "$BUILD/taskgate.fcgi"); do
+		tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qxF "STATE_DIR=$STATE" && echo "$p"
+	done
+}
 lpid=$(cat "$WORK/lighttpd/lighttpd.pid")
-pkill -9 -P "$lpid" 2> /dev/null
+kill -9 $(ours) 2> /dev/null
 { kill -9 "$lpid" && wait "$lpid"; } 2> /dev/null
-sleep 0.3
+check "no process of the first start is left" wait_for test -z "$(ours)"
 
 # What the disk may hold afterwards: files and entries that never reached it, a
 # removal that did not, and an older version of a file that was replaced.

@@ -24,7 +24,7 @@ reg_server() {
 	[ "$STATUS" = 201 ]
 }
 # mock NAME PATH: GET a mock's control endpoint
-count_files() { find "$STATE/$1" -type f 2> /dev/null | wc -l; }
+count_files() { find "$STATE/$1" -type f ! -name ".*" 2> /dev/null | wc -l; }
 header() { grep -i "^$1:" "$WORK/h" | head -n 1 | cut -d' ' -f2- | tr -d '\r'; }
 
 start_taskgate 2 || { not_ok "lighttpd with taskgate starts"; finish; exit 1; }

@@ -46,7 +46,7 @@ done
 # While they submit, watch the queue depth and the ledgers (bounded).
 maxq=0 over=0
 for i in $(seq 1 600); do
-	q=$(find "$STATE/queue" -type f 2> /dev/null | wc -l)
+	q=$(find "$STATE/queue" -type f ! -name ".*" 2> /dev/null | wc -l)
 	[ "$q" -gt "$maxq" ] && maxq=$q
 	for s in s-m1 s-m2 s-m3; do
 		l=$(jq -r .currentLoad "$STATE/servers/$s.json" 2> /dev/null)
@@ -112,8 +112,8 @@ for m in m1 m2 m3; do
 		"$(jq --arg s "s-$m" '[.items[] | select(.serverId == $s)] | length' "$WORK/all.json")" "$c"
 done
 expect_eq "the mocks completed $TASKS predictions in all (each task once)" "$sum" "$TASKS"
-expect_eq "the queue index is empty" "$(find "$STATE/queue" -type f | wc -l)" 0
-expect_eq "the active index is empty" "$(find "$STATE/active" -type f | wc -l)" 0
+expect_eq "the queue index is empty" "$(find "$STATE/queue" -type f ! -name ".*" | wc -l)" 0
+expect_eq "the active index is empty" "$(find "$STATE/active" -type f ! -name ".*" | wc -l)" 0
 check "nothing was quarantined" test -z "$(ls -A "$STATE/corrupt" 2> /dev/null)"
 check "every JSON file of the state tree parses" all_state_parses
 finish

@@ -59,7 +59,7 @@ expect_eq "(a) a priority-10 task is QUEUED too" "$(jget .status) $(jget .priori
 submit q '{"n":"neg"}' -5
 neg=$TID
 expect_eq "(a) q1's currentLoad is 1 while full" "$(server_load q1)" 1
-expect_eq "(a) four tasks wait in the queue index" "$(find "$STATE/queue" -type f | wc -l)" 4
+expect_eq "(a) four tasks wait in the queue index" "$(find "$STATE/queue" -type f ! -name ".*" | wc -l)" 4
 client GET '/api/v2/tasks?status=QUEUED'
 expect_eq "(a) the list shows the four queued tasks" "$(jget '.items | length')" 4
 check "(a) all five complete, draining as the slot frees (bounded 30 s)" \
@@ -75,7 +75,7 @@ check "(a) high started after first ended and before low1 started" \
 	test "$(started "$high")" -ge "$(task_field "$first" .completedAt)" -a "$(started "$high")" -le "$(started "$low1")"
 check "(a) queuedAt <= startedAt for a queued task" test "$(task_field "$low2" .queuedAt)" -le "$(started "$low2")"
 expect_eq "(a) q1's currentLoad is back to 0" "$(server_load q1)" 0
-expect_eq "(a) the queue index is empty" "$(find "$STATE/queue" -type f | wc -l)" 0
+expect_eq "(a) the queue index is empty" "$(find "$STATE/queue" -type f ! -name ".*" | wc -l)" 0
 
 # ---------------------------------------------------------------- (b) cancel queued
 mock_control q '{"delayMs":3000}' || not_ok "(b) slow down mock q"
@@ -90,7 +90,7 @@ expect_eq "(b) ... CANCELLED at once" "$(jget .status)" CANCELLED
 check "(b) ... completedAt stamped" jqe '.completedAt != null' <<< "$BODY"
 expect_eq "(b) GET agrees" "$(task_field "$qc" .status)" CANCELLED
 expect_eq "(b) no attempt was made" "$(task_field "$qc" .attempts)" 0
-expect_eq "(b) its queue entry is gone" "$(find "$STATE/queue" -type f | wc -l)" 0
+expect_eq "(b) its queue entry is gone" "$(find "$STATE/queue" -type f ! -name ".*" | wc -l)" 0
 client DELETE "/api/v2/tasks/$qc"
 expect_eq "(d) a second DELETE of a CANCELLED task is a harmless 200" "$STATUS $(jget .status)" "200 CANCELLED"
 
