@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "json.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 
 #define RECORD_MAGIC 0x314a4754u /* "TGJ1" little-endian */
@@ -167,12 +168,7 @@ static int write_synced(const char *boot, int64_t through)
 		unlink(tmp);
 		return -1;
 	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -1;
-	int rc = fsync(dfd);
-	close(dfd);
-	return rc;
+	return store_fsync_dir(dir);
 }
 
 static int sync_tree(void)
@@ -459,12 +455,7 @@ static int preallocate(int fd, const char *path)
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s", path);
 	*strrchr(dir, '/') = '\0';
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -1;
-	int rc = fsync(dfd);
-	close(dfd);
-	return rc;
+	return store_fsync_dir(dir);
 }
 
 /* Caller holds the host lock. */
