@@ -28,9 +28,15 @@ static struct {
 	char prediction_id[64];
 } after_cancel;
 
+/* The drain after a create serves tasks waiting for a retry time, with no cron
+ * needed. It is skipped when placement saw no free slot on any server: then no
+ * queued task could go anywhere either, and a busy gateway whose backends are all
+ * full pays nothing for it. */
 static void after_send_and_drain(void *arg)
 {
 	(void)arg;
+	if (!after_send.attempt && !after_send.room_seen)
+		return;
 	dispatch_send(&after_send);
 	memset(&after_send, 0, sizeof after_send);
 	dispatch_drain(config_sect_int("tasks", "drainBatch", 16, 1, 1000), 5000);

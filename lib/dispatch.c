@@ -192,6 +192,7 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 	struct buf doc = BUF_INIT;
 	memset(send, 0, sizeof *send);
 	server_list_load(&snap, SERVERS_MAX);
+	bool room_seen = snapshot_has_room(&snap);
 	int chosen = reserve_slot(&snap, t);
 	int64_t now = now_ms();
 	int rc;
@@ -221,6 +222,7 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 		tindex_queue_remove(t->queue_key);
 		memset(send, 0, sizeof *send);
 	} else {
+		send->room_seen = room_seen;
 		jg_init(&g);
 		task_to_public(t, &g);
 		jg_finish(&g, public_json);

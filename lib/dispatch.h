@@ -26,6 +26,7 @@ struct dispatch_send {
 	char server_id[65];
 	int attempt; /* 0: nothing to send */
 	char secret[33];
+	bool room_seen; /* placement saw a server with a free slot (a drain may use it) */
 };
 
 /* Stores a freshly validated (PENDING) task: PROCESSING on a reserved server when

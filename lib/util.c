@@ -70,8 +70,14 @@ void random_hex(char *out, size_t n)
 
 void uuid_new(char out[37])
 {
+	/* RFC 4122 version 4 from getrandom() directly: uuid_generate_random() also
+	 * mixes in its own PRNG, seeding it with five more system calls (pid, uid,
+	 * ppid, tid, time) on every id, which cost more than the id is worth here.
+	 * libuuid still formats it. */
 	uuid_t u;
-	uuid_generate_random(u);
+	random_bytes(u, sizeof u);
+	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* variant 10 */
 	uuid_unparse_lower(u, out);
 }
 

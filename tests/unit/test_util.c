@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include <uuid/uuid.h>
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,8 +68,16 @@ static void test_uuid(void **state)
 		else
 			assert_non_null(strchr("0123456789abcdef", u[i]));
 	}
-	assert_int_equal(u[14], '4');
-	assert_non_null(strchr("89ab", u[19]));
+	/* Version and variant bits are set on every id, not by luck. */
+	for (int i = 0; i < 256; i++) {
+		uuid_new(u);
+		assert_int_equal(u[14], '4');
+		assert_non_null(strchr("89ab", u[19]));
+		uuid_t parsed;
+		assert_int_equal(uuid_parse(u, parsed), 0);
+		assert_int_equal(uuid_type(parsed), UUID_TYPE_DCE_RANDOM);
+		assert_int_equal(uuid_variant(parsed), UUID_VARIANT_DCE);
+	}
 }
 
 static void test_format_time_ms(void **state)
