@@ -221,6 +221,32 @@ static int make_durable(const char *dir, const char *final, enum journal_op op,
 	return rel ? after_classic_write() : 0;
 }
 
+/* Creates final (no clobbering) from an unnamed file (O_TMPFILE) given its name
+ * only when complete: readers never see it partly written, and, unlike a named
+ * temp file, there is no temp entry to create and unlink. STORE_OK, STORE_EXISTS,
+ * or STORE_IO when the file system or a missing /proc does not allow it (the
+ * caller then takes the named temp file way). */
+static int create_unnamed(const char *dir, const char *final, const char *data, size_t len,
+			  bool fsync_file)
+{
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+	if (fd < 0 && errno == ENOENT && mkdir(dir, 0750) == 0) /* first object of a shard */
+		fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return STORE_IO;
+	int rc = STORE_IO;
+	char self[64];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	if (write_all(fd, data, len) == 0 && (!fsync_file || fsync(fd) == 0)) {
+		if (linkat(AT_FDCWD, self, AT_FDCWD, final, AT_SYMLINK_FOLLOW) == 0)
+			rc = STORE_OK;
+		else if (errno == EEXIST)
+			rc = STORE_EXISTS;
+	}
+	close(fd);
+	return rc;
+}
+
 /* sync false skips durability (STORE_NO_FSYNC): still atomic against concurrent
  * readers (temp file + rename), but a crash may lose the update or, on some file
  * systems, leave an empty file that the next reader quarantines. With sync the
@@ -238,6 +264,13 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 	/* Journaled: the file goes down without fsync; make_durable records it. */
 	bool fsync_file = sync && !(journal_enabled() && rel_to_root(final));
 
+	if (no_clobber) {
+		int rc = create_unnamed(dir, final, data, len, fsync_file);
+		if (rc == STORE_EXISTS)
+			return rc;
+		if (rc == STORE_OK)
+			goto placed;
+	}
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd < 0 && errno == ENOENT) {
 		/* First object of a shard. */
@@ -267,6 +300,7 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 	} else if (rename(tmp, final) < 0) {
 		goto fail_unlink;
 	}
+placed:
 	if (fsync_file && (store_fsync_dir(dir) < 0 ||
 			   (rel_to_root(final) && after_classic_write() < 0)))
 		goto fail_log;
