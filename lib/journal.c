@@ -214,6 +214,18 @@ int journal_checkpoint(void)
 	return rc;
 }
 
+int journal_checkpoint_every(int64_t max_age_ms)
+{
+	char boot[64], current[64];
+	int64_t through = 0;
+	if (!J.root[0])
+		return 0;
+	if (read_synced(boot, &through) && read_boot_id(current) && strcmp(boot, current) == 0 &&
+	    realtime_ns() - through < max_age_ms * 1000000)
+		return 0;
+	return journal_checkpoint();
+}
+
 /* ---- reading slots ---- */
 
 static bool head_valid(const struct record_head *h, size_t at, size_t size)
@@ -258,7 +270,30 @@ static bool rel_path_ok(const char *rel)
 	return true;
 }
 
-/* Collects the valid records newer than `after` from one slot file. */
+/* The whole slot file (at most 64 MiB: anything larger is not ours). */
+static void slot_text(int fd, struct buf *out)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (off_t)(64u << 20))
+		return;
+	buf_grow(out, (size_t)st.st_size + 1);
+	ssize_t got = pread(fd, out->data, (size_t)st.st_size, 0);
+	out->len = got > 0 ? (size_t)got : 0;
+}
+
+/* The record at `at`, if whole and intact (header, bounds, CRC). */
+static bool record_at(const struct buf *text, size_t at, struct record_head *h)
+{
+	if (at + sizeof *h > text->len)
+		return false;
+	memcpy(h, text->data + at, sizeof *h);
+	return head_valid(h, at, text->len) &&
+	       record_crc(h, text->data + at + sizeof *h) == h->crc;
+}
+
+/* Collects the valid records newer than `after` from one slot file: from offset
+ * 0 up to the first record that is not intact (a torn end, or the middle of an
+ * older record the slot has wrapped over). */
 static void collect_slot(const char *path, int64_t after, struct pending **v, size_t *n,
 			 size_t *cap, size_t slot_no)
 {
@@ -266,37 +301,25 @@ static void collect_slot(const char *path, int64_t after, struct pending **v, si
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	struct stat st;
-	if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size <= (off_t)(64u << 20)) {
-		buf_grow(&text, (size_t)st.st_size + 1);
-		ssize_t got = pread(fd, text.data, (size_t)st.st_size, 0);
-		text.len = got > 0 ? (size_t)got : 0;
-	}
+	slot_text(fd, &text);
 	close(fd);
-	size_t at = 0;
+	struct record_head h;
 	/* The bound: each record is at least a header long. */
-	while (at + sizeof(struct record_head) <= text.len) {
-		struct record_head h;
-		memcpy(&h, text.data + at, sizeof h);
-		if (!head_valid(&h, at, text.len))
-			break;
+	for (size_t at = 0; record_at(&text, at, &h); at += sizeof h + h.len) {
 		const char *payload = text.data + at + sizeof h;
-		if (record_crc(&h, payload) != h.crc)
-			break; /* torn: the end of what was committed */
 		const char *nul = memchr(payload, '\0', h.len);
-		if (h.ts_ns > after && nul && rel_path_ok(payload)) {
-			*v = array_grow(*v, *n, cap, sizeof **v, 64);
-			struct pending *p = &(*v)[(*n)++];
-			p->ts = h.ts_ns;
-			p->op = h.op;
-			p->order = slot_no * JOURNAL_SLOT_BYTES * 8 + at;
-			p->path = malloc(h.len);
-			if (!p->path)
-				abort();
-			memcpy(p->path, payload, h.len);
-			p->content_len = h.len - (size_t)(nul - payload) - 1;
-		}
-		at += sizeof h + h.len;
+		if (h.ts_ns <= after || !nul || !rel_path_ok(payload))
+			continue;
+		*v = array_grow(*v, *n, cap, sizeof **v, 64);
+		struct pending *p = &(*v)[(*n)++];
+		p->ts = h.ts_ns;
+		p->op = h.op;
+		p->order = slot_no * JOURNAL_SLOT_BYTES * 8 + at;
+		p->path = malloc(h.len);
+		if (!p->path)
+			abort();
+		memcpy(p->path, payload, h.len);
+		p->content_len = h.len - (size_t)(nul - payload) - 1;
 	}
 	buf_free(&text);
 }
@@ -418,20 +441,22 @@ int journal_recover(void)
 
 /* ---- owning a slot ---- */
 
-/* Newest record in the slot's current run (records from offset 0 in write order). */
-static int64_t slot_newest(int fd)
+/* Where the slot's current run ends (its records from offset 0, in write order).
+ * A new owner appends there: the records of an owner that went away stay, and
+ * stay replayable, until the slot wraps behind a checkpoint. */
+static size_t slot_run_end(int fd)
 {
-	int64_t newest = 0;
+	struct buf text = BUF_INIT;
+	slot_text(fd, &text);
+	struct record_head h;
+	int64_t last = INT64_MIN;
 	size_t at = 0;
-	for (size_t i = 0; i < J.slot_bytes / sizeof(struct record_head); i++) {
-		struct record_head h;
-		if (pread(fd, &h, sizeof h, (off_t)at) != (ssize_t)sizeof h ||
-		    !head_valid(&h, at, J.slot_bytes) || h.ts_ns < newest)
-			break;
-		newest = h.ts_ns;
+	while (record_at(&text, at, &h) && h.ts_ns >= last) {
+		last = h.ts_ns;
 		at += sizeof h + h.len;
 	}
-	return newest;
+	buf_free(&text);
+	return at;
 }
 
 /* Zero-filled once, so later overwrites allocate nothing and fdatasync has no
@@ -476,17 +501,8 @@ static int claim_slot_locked(void)
 			close(fd);
 			return -1;
 		}
-		/* Records of an owner that died may not be on disk yet: flush them
-		 * before we overwrite them. */
-		char boot[64];
-		int64_t through = 0;
-		if (slot_newest(fd) > (read_synced(boot, &through) ? through : 0) &&
-		    checkpoint_locked() < 0) {
-			close(fd);
-			return -1;
-		}
 		J.fd = fd;
-		J.pos = 0;
+		J.pos = slot_run_end(fd);
 		return 0;
 	}
 	log_error("journal: all %d slots are taken", JOURNAL_SLOTS);

@@ -20,8 +20,9 @@
  * Recovery: the first process to open the journal after the machine restarted
  * (the recorded boot id differs from /proc's) re-applies, in time order, every
  * record newer than syncedThrough from every slot, then checkpoints. Within one
- * boot the page cache holds every write, so nothing needs replaying; a slot left
- * by a process that died is checkpointed before its next owner overwrites it.
+ * boot the page cache holds every write, so nothing needs replaying. A slot's
+ * next owner appends after the records of the one before (which went away, maybe
+ * killed), so those stay replayable until the slot wraps behind a checkpoint.
  *
  * Every program that writes durably uses the journal (the FastCGI program in
  * batch mode, committing before it answers; cron programs and tools commit each
@@ -63,6 +64,9 @@ int journal_append(enum journal_op op, const char *rel, const char *data, size_t
 int journal_commit(void);
 /* syncfs() the tree, then advance syncedThrough: every older record is redundant. */
 int journal_checkpoint(void);
+/* A checkpoint when the last one is older than max_age_ms (the sweep's pace:
+ * syncfs flushes the whole file system, which on a shared host is not only ours). */
+int journal_checkpoint_every(int64_t max_age_ms);
 /* Releases this process's slot (commits first). */
 void journal_close(void);
 

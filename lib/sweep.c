@@ -242,8 +242,9 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s)
 	memset(s, 0, sizeof *s);
 	/* Regular checkpoints keep replay short after a crash and make every record
 	 * older than the retention below redundant, so no replay can bring back a
-	 * task it removes. */
-	if (journal_checkpoint() < 0)
+	 * task it removes (retention is counted in days, checkpoints in seconds). */
+	if (journal_checkpoint_every(config_int("journalCheckpointSeconds", 60, 1, 3600) * 1000) <
+	    0)
 		log_error("sweep: journal checkpoint failed");
 
 	struct timeout_ctx tc = {o, s, until,

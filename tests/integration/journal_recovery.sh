@@ -96,4 +96,17 @@ done_all() {
 }
 check "every queued task completes on the new server" wait_long done_all
 
+# Checkpoints follow journalCheckpointSeconds: the sweep takes one when the last is
+# older, and none otherwise (syncfs flushes the whole file system).
+sweep() { STATE_DIR="$STATE" "$BUILD/cron/taskgate-sweep" --quiet > /dev/null; }
+set_config '.journalCheckpointSeconds = 3600'
+sweep
+t1=$(jq .syncedThrough "$synced")
+sweep
+expect_eq "a sweep soon after a checkpoint takes none" "$(jq .syncedThrough "$synced")" "$t1"
+set_config '.journalCheckpointSeconds = 1'
+sleep 1.2
+sweep
+check "a sweep after journalCheckpointSeconds takes one" test "$(jq .syncedThrough "$synced")" -gt "$t1"
+
 finish

@@ -122,6 +122,25 @@ static void test_restart_restores_lost_writes(void **state)
 	assert_string_equal(read_raw("servers/a.json"), "{\"v\":9}");
 }
 
+static void test_next_owner_keeps_the_records_before_it(void **state)
+{
+	(void)state;
+	put("a", "{\"v\":1}");
+	journal_close(); /* the process goes away; the next one gets the same slot */
+	assert_int_equal(store_init(root), 0);
+	int64_t before = synced_through();
+	put("b", "{\"v\":1}");
+	assert_int_equal(synced_through(), before); /* no checkpoint was needed */
+	char path[4096];
+	path_of(path, sizeof path, "servers/a.json");
+	unlink(path);
+	path_of(path, sizeof path, "servers/b.json");
+	unlink(path);
+	restart();
+	assert_string_equal(read_raw("servers/a.json"), "{\"v\":1}");
+	assert_string_equal(read_raw("servers/b.json"), "{\"v\":1}");
+}
+
 static void test_same_boot_replays_nothing(void **state)
 {
 	(void)state;
@@ -264,6 +283,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_restart_restores_lost_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_owner_keeps_the_records_before_it, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_same_boot_replays_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_makes_records_redundant, setup,
 						teardown),
