@@ -5,7 +5,7 @@
  * Module map:
  *   mock_backend.c  main(): options, signals, daemon start/stop
  *   mock_routes.c   HTTP routing and the Cog / http-json / control handlers
- *   mock_core.c     runtime settings, slots, predictions and their workers
+ *   mock_core.c     runtime settings, slots, predictions and the engine thread
  *   mock_payload.c  JSON documents describing a prediction
  *   mock_reqlog.c   log of received requests (GET /__requests)
  *   mock_webhook.c  outgoing webhook / callback delivery (libcurl)
@@ -154,6 +154,16 @@ struct runtime_cfg {
     unsigned slots;
 };
 
+/* Where a prediction is in the engine's hands (mock_core.c). */
+enum pred_stage {
+    STAGE_BEGIN,      /* accepted; the engine has yet to send the start webhook */
+    STAGE_START_HOOK, /* start webhook in flight */
+    STAGE_RUNNING,    /* waiting for its deadline or a cancel */
+    STAGE_END_HOOK,   /* terminal webhook attempt in flight */
+    STAGE_END_PAUSE,  /* pause before the next terminal webhook attempt */
+    STAGE_DONE,       /* the engine has let go of it */
+};
+
 /* One prediction (Cog) or task (http-json). Owned by the core; fields are
  * read and written under the core lock, except the immutable ones marked. */
 struct prediction {
@@ -167,14 +177,22 @@ struct prediction {
     enum mode mode;             /* immutable; mode snapshot at acceptance */
     unsigned delay_ms;          /* immutable */
     int64_t deadline_mono_ms;   /* immutable */
+    uint64_t order;             /* immutable; acceptance number */
 
     enum pred_status status;
     int64_t created_us, started_us, completed_us;
     bool cancel_requested;
     bool holds_slot;
-    bool worker_started, worker_done, worker_joined;
-    pthread_t worker;
     int waiters;                /* sync requests waiting on it: pins it */
+
+    /* Engine bookkeeping (mock_core.c). */
+    enum pred_stage stage;      /* anything but STAGE_DONE pins it */
+    int64_t due_mono_ms;        /* while queued: when the engine acts next */
+    size_t queue_idx;           /* index in the engine's queue, or SIZE_MAX */
+    char *hook_body;            /* webhook body in flight or awaiting a retry */
+    int hook_retries;           /* attempts left after the current one */
+    struct prediction *older, *newer; /* the table, in acceptance order */
+    struct prediction *id_next;       /* chain of the id index */
 };
 
 struct pred_request {
@@ -197,7 +215,8 @@ enum render_kind {
     RENDER_HTTP_CALLBACK /* http-json callback body */
 };
 
-void core_init(const struct runtime_cfg *initial);
+/* Starts the engine thread; false (nothing left to free) on failure. */
+bool core_init(const struct runtime_cfg *initial);
 void core_request_stop(void);
 bool core_stopping(void);
 void core_destroy(void);
@@ -214,9 +233,9 @@ void core_reset(void);
 /* Counts a prediction-creating request (received) and, if refused, rejected. */
 void core_count_request(bool rejected);
 
-/* Accepts a prediction if a slot is free and starts its worker. For a known
- * id it only renders the current state (idempotent PUT). 'out' receives the
- * rendering (kind) of the new or existing prediction, id_out its id. */
+/* Accepts a prediction if a slot is free and hands it to the engine. For a
+ * known id it only renders the current state (idempotent PUT). 'out' receives
+ * the rendering (kind) of the new or existing prediction, id_out its id. */
 enum start_result core_start(const struct pred_request *req,
                              enum render_kind kind, struct strbuf *out,
                              char id_out[MOCK_MAX_ID + 1]);
@@ -234,9 +253,26 @@ void payload_render(const struct prediction *p, enum render_kind kind,
 
 /* ---- mock_webhook.c ------------------------------------------------------- */
 
-/* POSTs json to url, at most 1 + retries attempts. Only loopback targets are
- * ever contacted. Returns true when an attempt got a 2xx answer. */
-bool webhook_post(const char *url, const char *json, int retries);
+/* Reports one finished attempt; ok when it got a 2xx answer. */
+typedef void (*webhook_done_fn)(void *tag, bool ok);
+
+/* One libcurl multi handle carries every webhook and callback, with
+ * keep-alive connections. Only loopback targets are ever contacted. All but
+ * webhook_wakeup() are for the core's engine thread alone. */
+bool webhook_init(void);
+/* Aborts the attempts in flight (unreported) and frees everything. */
+void webhook_cleanup(void);
+/* Starts one POST of json to url; both must stay valid until the attempt
+ * is reported. False if it could not be started. */
+bool webhook_send(const char *url, const char *json, void *tag);
+/* Moves the transfers on without waiting and reports each finished
+ * attempt to done(). */
+void webhook_perform(webhook_done_fn done);
+/* Waits up to timeout_ms for network activity, a libcurl timer or
+ * webhook_wakeup(). */
+void webhook_wait(int timeout_ms);
+/* Cuts a webhook_wait() short; callable from any thread. */
+void webhook_wakeup(void);
 
 /* ---- mock_routes.c -------------------------------------------------------- */
 

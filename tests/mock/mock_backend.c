@@ -211,7 +211,11 @@ int main(int argc, char **argv)
         return 1;
     }
     reqlog_init();
-    core_init(&rc);
+    if (!core_init(&rc)) {
+        reqlog_destroy();
+        curl_global_cleanup();
+        return 1;
+    }
 
     int status = 0;
     struct MHD_Daemon *d = routes_start_daemon(g_cfg.port);
@@ -232,7 +236,7 @@ int main(int argc, char **argv)
     }
 
     /* Order matters: flag the stop first so blocked handlers return, then
-     * stop the daemon (joins connection threads), then join the workers. */
+     * stop the daemon (joins connection threads), then join the engine. */
     core_request_stop();
     if (d)
         MHD_stop_daemon(d);

@@ -1,15 +1,23 @@
 /*
- * mock_core.c - runtime settings, slots, predictions and their workers.
+ * mock_core.c - runtime settings, slots, predictions and the engine thread.
  *
- * Every prediction gets one worker thread that plays its whole life:
- * starting -> processing (start webhook) -> wait delay -> terminal status
- * (slot freed) -> terminal webhook. Synchronous requests simply wait for the
- * terminal status, so sync and async predictions share one code path.
+ * A prediction lives: starting -> processing (start webhook) -> wait delay
+ * -> terminal status (slot freed) -> terminal webhook (retried). The thread
+ * that accepts it marks it processing, unless a start webhook has to go out
+ * first; from then on one engine thread plays every prediction. It keeps
+ * those it has to act on in a queue ordered by due time (a binary heap) and
+ * sleeps in webhook_wait() until the next one is due, a webhook attempt makes
+ * progress, or another thread queues something due sooner (a new prediction,
+ * a cancel) or shuts down. Webhooks run concurrently on one libcurl multi
+ * handle (mock_webhook.c), so a slow receiver delays nothing but its own
+ * prediction's later webhooks, as when every prediction had a thread of its
+ * own. Synchronous requests simply wait for the terminal status, so sync and
+ * async predictions share one code path.
  *
  * One mutex guards everything here; one condition variable (monotonic clock)
- * is broadcast on every state change. Worker threads are joinable and are
- * joined either when their record is reaped or at shutdown, so valgrind sees
- * no leaked thread stacks.
+ * is broadcast on every state change. The prediction table is a list in
+ * acceptance order (eviction takes the oldest) with a hash index on the id,
+ * so no request costs a walk over the 10000 records kept.
  */
 #include "mock.h"
 
@@ -23,8 +31,13 @@
 /* Upper bound on wake-ups in any wait loop; each loop is also bounded by a
  * deadline, this only guards against a livelock bug turning into a spin. */
 #define MAX_WAKEUPS 1000000u
-/* POST .../cancel waits at most this long for the worker to settle. */
+/* POST .../cancel waits at most this long for the engine to settle it. */
 #define CANCEL_SETTLE_MS 2000
+/* Buckets of the id index: a power of two above MOCK_MAX_PREDICTIONS. */
+#define ID_BUCKETS 16384u
+/* The engine sleeps at most this long when nothing is due. */
+#define ENGINE_IDLE_MS 1000
+#define NOT_QUEUED SIZE_MAX
 
 static struct {
     pthread_mutex_t lock;
@@ -34,18 +47,30 @@ static struct {
     unsigned active, max_active;
     uint64_t completed, cancelled, received, rejected;
     uint64_t webhooks_ok, webhooks_failed;
-    uint64_t seq;
-    struct prediction **preds; /* oldest first, MOCK_MAX_PREDICTIONS slots */
+    uint64_t seq, order;
+    /* the table: oldest first, at most MOCK_MAX_PREDICTIONS records */
+    struct prediction *oldest, *newest;
+    struct prediction **ids; /* ID_BUCKETS chains, newest first */
     size_t npreds;
+    /* the engine */
+    pthread_t engine;
+    bool engine_running;     /* its thread runs and has not left its loop */
+    bool engine_asleep;      /* in webhook_wait() ... */
+    int64_t engine_wake_ms;  /* ... until then at the latest */
+    bool wake_pending;       /* a wake-up was sent since it fell asleep */
+    struct prediction **queue; /* min-heap on (due_mono_ms, order) */
+    size_t nqueue;
 } g_core = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Readable without the lock so that long waits outside it (webhook
- * transfers, hang mode) can notice shutdown. */
+/* Readable without the lock so that long waits outside it (hang mode) can
+ * notice shutdown. */
 static atomic_bool g_stop;
+
+static void *engine_main(void *arg);
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
-void core_init(const struct runtime_cfg *initial)
+bool core_init(const struct runtime_cfg *initial)
 {
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -53,8 +78,34 @@ void core_init(const struct runtime_cfg *initial)
     pthread_cond_init(&g_core.changed, &attr);
     pthread_condattr_destroy(&attr);
     g_core.cfg = *initial;
-    g_core.preds = xcalloc(MOCK_MAX_PREDICTIONS, sizeof *g_core.preds);
+    g_core.ids = xcalloc(ID_BUCKETS, sizeof *g_core.ids);
+    g_core.queue = xcalloc(MOCK_MAX_PREDICTIONS, sizeof *g_core.queue);
     atomic_store(&g_stop, false);
+    g_core.engine_running = true; /* before the thread can clear it */
+    if (!webhook_init()) {
+        fputs("mock_backend: cannot set up webhooks (epoll, eventfd, libcurl)\n", stderr);
+    } else if (pthread_create(&g_core.engine, NULL, engine_main, NULL) != 0) {
+        fputs("mock_backend: cannot start the engine thread\n", stderr);
+        webhook_cleanup();
+    } else {
+        return true;
+    }
+    g_core.engine_running = false;
+    free(g_core.ids);
+    free(g_core.queue);
+    g_core.ids = NULL;
+    g_core.queue = NULL;
+    pthread_cond_destroy(&g_core.changed);
+    return false;
+}
+
+/* Sends the engine out of webhook_wait() if it sleeps there past due_ms. */
+static void wake_engine_locked(int64_t due_ms)
+{
+    if (g_core.engine_asleep && !g_core.wake_pending && due_ms < g_core.engine_wake_ms) {
+        g_core.wake_pending = true;
+        webhook_wakeup();
+    }
 }
 
 void core_request_stop(void)
@@ -62,6 +113,7 @@ void core_request_stop(void)
     pthread_mutex_lock(&g_core.lock);
     atomic_store(&g_stop, true);
     pthread_cond_broadcast(&g_core.changed);
+    wake_engine_locked(INT64_MIN);
     pthread_mutex_unlock(&g_core.lock);
 }
 
@@ -75,28 +127,183 @@ static void prediction_free(struct prediction *p)
     free(p->task_id);
     free(p->input_json);
     free(p->webhook);
+    free(p->hook_body);
     free(p);
 }
 
-/* Call only after the HTTP daemon is stopped: then no thread but the
- * workers runs, and workers never reshape the table, so it can be walked
- * without the lock while they are joined (they need the lock to finish). */
+/* Call only after the HTTP daemon is stopped: then only the engine runs,
+ * and it leaves its loop once the stop flag is up. The transfers it left in
+ * flight still point into the records, so they go first. */
 void core_destroy(void)
 {
     core_request_stop();
-    for (size_t i = 0; i < g_core.npreds; i++) {
-        struct prediction *p = g_core.preds[i];
-        if (p->worker_started && !p->worker_joined) {
-            pthread_join(p->worker, NULL);
-            p->worker_joined = true;
-        }
+    pthread_join(g_core.engine, NULL);
+    webhook_cleanup();
+    struct prediction *p = g_core.oldest;
+    for (size_t i = 0; p && i < g_core.npreds; i++) {
+        struct prediction *next = p->newer;
+        prediction_free(p);
+        p = next;
     }
-    for (size_t i = 0; i < g_core.npreds; i++)
-        prediction_free(g_core.preds[i]);
-    free(g_core.preds);
-    g_core.preds = NULL;
-    g_core.npreds = 0;
+    free(g_core.ids);
+    free(g_core.queue);
+    g_core.ids = NULL;
+    g_core.queue = NULL;
+    g_core.oldest = g_core.newest = NULL;
+    g_core.npreds = g_core.nqueue = 0;
     pthread_cond_destroy(&g_core.changed);
+}
+
+/* ---- the table (caller holds the lock) --------------------------------------- */
+
+static size_t id_bucket(const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *s = (const unsigned char *)id; *s; s++)
+        h = (h ^ *s) * 16777619u;
+    return h & (ID_BUCKETS - 1);
+}
+
+/* The newest record with this id. */
+static struct prediction *find_locked(const char *id)
+{
+    for (struct prediction *p = g_core.ids[id_bucket(id)]; p; p = p->id_next)
+        if (strcmp(p->id, id) == 0)
+            return p;
+    return NULL;
+}
+
+static void table_add_locked(struct prediction *p)
+{
+    size_t b = id_bucket(p->id);
+    p->id_next = g_core.ids[b];
+    g_core.ids[b] = p;
+    p->older = g_core.newest;
+    p->newer = NULL;
+    if (g_core.newest)
+        g_core.newest->newer = p;
+    else
+        g_core.oldest = p;
+    g_core.newest = p;
+    g_core.npreds++;
+}
+
+static void table_remove_locked(struct prediction *victim)
+{
+    struct prediction **link = &g_core.ids[id_bucket(victim->id)];
+    while (*link && *link != victim)
+        link = &(*link)->id_next;
+    if (*link)
+        *link = victim->id_next;
+    if (victim->older)
+        victim->older->newer = victim->newer;
+    else
+        g_core.oldest = victim->newer;
+    if (victim->newer)
+        victim->newer->older = victim->older;
+    else
+        g_core.newest = victim->older;
+    g_core.npreds--;
+}
+
+static bool removable_locked(const struct prediction *p)
+{
+    return p->stage == STAGE_DONE && p->waiters == 0 && !p->holds_slot;
+}
+
+/* Drops finished records, oldest first, until at most 'keep' remain or
+ * only unremovable (running or pinned) ones are left. */
+static void evict_locked(size_t keep)
+{
+    size_t excess = g_core.npreds > keep ? g_core.npreds - keep : 0;
+    struct prediction *p = g_core.oldest;
+    for (size_t i = g_core.npreds; p && excess > 0 && i > 0; i--) {
+        struct prediction *next = p->newer;
+        if (removable_locked(p)) {
+            table_remove_locked(p);
+            prediction_free(p);
+            excess--;
+        }
+        p = next;
+    }
+}
+
+/* ---- the engine's queue: a min-heap on (due_mono_ms, order) ------------------- */
+
+static bool queue_before(const struct prediction *a, const struct prediction *b)
+{
+    if (a->due_mono_ms != b->due_mono_ms)
+        return a->due_mono_ms < b->due_mono_ms;
+    return a->order < b->order;
+}
+
+static void queue_set(size_t i, struct prediction *p)
+{
+    g_core.queue[i] = p;
+    p->queue_idx = i;
+}
+
+static void queue_sift_up(size_t i)
+{
+    struct prediction *p = g_core.queue[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!queue_before(p, g_core.queue[parent]))
+            break;
+        queue_set(i, g_core.queue[parent]);
+        i = parent;
+    }
+    queue_set(i, p);
+}
+
+static void queue_sift_down(size_t i)
+{
+    struct prediction *p = g_core.queue[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= g_core.nqueue)
+            break;
+        if (child + 1 < g_core.nqueue &&
+            queue_before(g_core.queue[child + 1], g_core.queue[child]))
+            child++;
+        if (!queue_before(g_core.queue[child], p))
+            break;
+        queue_set(i, g_core.queue[child]);
+        i = child;
+    }
+    queue_set(i, p);
+}
+
+/* Every queued prediction is a record that cannot be evicted (its stage is
+ * not STAGE_DONE), so the queue never holds more than the table. Wakes the
+ * engine if it sleeps past due_ms (only ever when another thread pushes). */
+static void queue_push_locked(struct prediction *p, int64_t due_ms)
+{
+    p->due_mono_ms = due_ms;
+    queue_set(g_core.nqueue++, p);
+    queue_sift_up(p->queue_idx);
+    wake_engine_locked(due_ms);
+}
+
+static struct prediction *queue_pop_locked(void)
+{
+    struct prediction *top = g_core.queue[0];
+    top->queue_idx = NOT_QUEUED;
+    if (--g_core.nqueue > 0) {
+        queue_set(0, g_core.queue[g_core.nqueue]);
+        queue_sift_down(0);
+    }
+    return top;
+}
+
+/* Moves a queued prediction's due time earlier (a cancel). */
+static void queue_advance_locked(struct prediction *p, int64_t due_ms)
+{
+    if (p->queue_idx == NOT_QUEUED || due_ms >= p->due_mono_ms)
+        return;
+    p->due_mono_ms = due_ms;
+    queue_sift_up(p->queue_idx);
+    wake_engine_locked(due_ms);
 }
 
 /* ---- helpers (caller holds the lock) ----------------------------------------- */
@@ -130,19 +337,6 @@ static bool is_terminal(const struct prediction *p)
     return pred_status_terminal(p->status);
 }
 
-static bool is_cancel_requested(const struct prediction *p)
-{
-    return p->cancel_requested;
-}
-
-static struct prediction *find_locked(const char *id)
-{
-    for (size_t i = g_core.npreds; i > 0; i--)
-        if (strcmp(g_core.preds[i - 1]->id, id) == 0)
-            return g_core.preds[i - 1];
-    return NULL;
-}
-
 static void take_slot_locked(struct prediction *p)
 {
     p->holds_slot = true;
@@ -159,53 +353,6 @@ static void release_slot_locked(struct prediction *p)
     g_core.active--;
 }
 
-/* Joins workers that have finished. A worker sets worker_done as the very
- * last thing it does under the lock, so joining here never waits for
- * anything but the thread's exit. */
-static void reap_workers_locked(void)
-{
-    for (size_t i = 0; i < g_core.npreds; i++) {
-        struct prediction *p = g_core.preds[i];
-        if (p->worker_started && p->worker_done && !p->worker_joined) {
-            pthread_join(p->worker, NULL);
-            p->worker_joined = true;
-        }
-    }
-}
-
-static bool removable_locked(const struct prediction *p)
-{
-    bool worker_gone = !p->worker_started || p->worker_joined;
-    return worker_gone && p->waiters == 0 && !p->holds_slot;
-}
-
-/* Drops finished records, oldest first, until at most 'keep' remain or
- * only unremovable (running or pinned) ones are left. */
-static void evict_locked(size_t keep)
-{
-    size_t excess = g_core.npreds > keep ? g_core.npreds - keep : 0;
-    size_t w = 0;
-    for (size_t r = 0; r < g_core.npreds; r++) {
-        struct prediction *p = g_core.preds[r];
-        if (excess > 0 && removable_locked(p)) {
-            prediction_free(p);
-            excess--;
-        } else {
-            g_core.preds[w++] = p;
-        }
-    }
-    g_core.npreds = w;
-}
-
-static void remove_locked(struct prediction *victim)
-{
-    size_t w = 0;
-    for (size_t r = 0; r < g_core.npreds; r++)
-        if (g_core.preds[r] != victim)
-            g_core.preds[w++] = g_core.preds[r];
-    g_core.npreds = w;
-}
-
 static char *render_dup_locked(const struct prediction *p, enum render_kind kind)
 {
     struct strbuf sb;
@@ -214,7 +361,7 @@ static char *render_dup_locked(const struct prediction *p, enum render_kind kind
     return sb.buf; /* caller frees */
 }
 
-/* ---- worker --------------------------------------------------------------- */
+/* ---- the engine (its thread, holding the lock) ---------------------------------- */
 
 static bool sends_webhooks(const struct prediction *p)
 {
@@ -224,18 +371,6 @@ static bool sends_webhooks(const struct prediction *p)
 static enum render_kind webhook_kind(const struct prediction *p)
 {
     return p->protocol == PROTO_COG ? RENDER_COG : RENDER_HTTP_CALLBACK;
-}
-
-static void deliver(char *payload, const struct prediction *p, int retries)
-{
-    bool ok = webhook_post(p->webhook, payload, retries);
-    free(payload);
-    pthread_mutex_lock(&g_core.lock);
-    if (ok)
-        g_core.webhooks_ok++;
-    else
-        g_core.webhooks_failed++;
-    pthread_mutex_unlock(&g_core.lock);
 }
 
 /* Moves p to its terminal status and frees its slot. The slot is freed
@@ -260,35 +395,161 @@ static void finish_locked(struct prediction *p)
     pthread_cond_broadcast(&g_core.changed);
 }
 
-static void *worker_main(void *arg)
+static void mark_processing_locked(struct prediction *p)
 {
-    struct prediction *p = arg;
-    char *payload = NULL;
-
-    pthread_mutex_lock(&g_core.lock);
     p->status = PRED_PROCESSING;
     p->started_us = clock_epoch_us();
     pthread_cond_broadcast(&g_core.changed);
-    if (sends_webhooks(p) && p->want_start)
-        payload = render_dup_locked(p, webhook_kind(p));
-    pthread_mutex_unlock(&g_core.lock);
+}
 
-    if (payload)
-        deliver(payload, p, 0); /* only the terminal webhook is retried */
-    payload = NULL;
+/* Waits for the deadline, or not at all once a cancel is asked for. */
+static void run_locked(struct prediction *p)
+{
+    p->stage = STAGE_RUNNING;
+    queue_push_locked(p, p->cancel_requested ? clock_mono_ms() : p->deadline_mono_ms);
+}
 
+/* A new prediction is processing at once; if it has a start webhook, the
+ * engine marks it so when it sends the webhook. */
+static void begin_locked(struct prediction *p)
+{
+    if (sends_webhooks(p) && p->want_start) {
+        p->stage = STAGE_BEGIN;
+        queue_push_locked(p, clock_mono_ms());
+    } else {
+        mark_processing_locked(p);
+        run_locked(p);
+    }
+}
+
+static void hook_done_locked(struct prediction *p, bool ok);
+
+/* Sends the current attempt of p's webhook (body in hook_body). */
+static void hook_attempt_locked(struct prediction *p, enum pred_stage stage)
+{
+    p->stage = stage;
+    if (!webhook_send(p->webhook, p->hook_body, p))
+        hook_done_locked(p, false);
+}
+
+/* One attempt is over. Only the terminal webhook is retried: up to
+ * MOCK_WEBHOOK_RETRIES more attempts, MOCK_WEBHOOK_PAUSE_MS apart, until
+ * one gets a 2xx answer or shutdown begins. */
+static void hook_done_locked(struct prediction *p, bool ok)
+{
+    if (!ok && p->stage == STAGE_END_HOOK && p->hook_retries > 0 &&
+        !atomic_load(&g_stop)) {
+        p->hook_retries--;
+        p->stage = STAGE_END_PAUSE;
+        queue_push_locked(p, clock_mono_ms() + (int64_t)MOCK_WEBHOOK_PAUSE_MS);
+        return;
+    }
+    if (ok)
+        g_core.webhooks_ok++;
+    else
+        g_core.webhooks_failed++;
+    free(p->hook_body);
+    p->hook_body = NULL;
+    if (p->stage == STAGE_START_HOOK)
+        run_locked(p);
+    else
+        p->stage = STAGE_DONE;
+}
+
+static void on_webhook_done(void *tag, bool ok)
+{
     pthread_mutex_lock(&g_core.lock);
-    wait_until_locked(p, is_cancel_requested, p->deadline_mono_ms);
-    finish_locked(p);
-    if (!atomic_load(&g_stop) && sends_webhooks(p) && p->want_completed)
-        payload = render_dup_locked(p, webhook_kind(p));
+    hook_done_locked(tag, ok);
     pthread_mutex_unlock(&g_core.lock);
+}
 
-    if (payload)
-        deliver(payload, p, MOCK_WEBHOOK_RETRIES);
+/* Acts on a prediction taken from the queue. */
+static void step_locked(struct prediction *p)
+{
+    switch (p->stage) {
+    case STAGE_BEGIN: /* queued only to send the start webhook */
+        mark_processing_locked(p);
+        p->hook_body = render_dup_locked(p, webhook_kind(p));
+        p->hook_retries = 0; /* the start webhook is sent once */
+        hook_attempt_locked(p, STAGE_START_HOOK);
+        break;
+    case STAGE_RUNNING:
+        finish_locked(p);
+        if (!atomic_load(&g_stop) && sends_webhooks(p) && p->want_completed) {
+            p->hook_body = render_dup_locked(p, webhook_kind(p));
+            p->hook_retries = MOCK_WEBHOOK_RETRIES;
+            hook_attempt_locked(p, STAGE_END_HOOK);
+        } else {
+            p->stage = STAGE_DONE;
+        }
+        break;
+    case STAGE_END_PAUSE:
+        hook_attempt_locked(p, STAGE_END_HOOK);
+        break;
+    default: /* never queued in the other stages */
+        break;
+    }
+}
 
+/* Shutdown: running predictions end (canceled, not counted) without
+ * webhooks; queued ones are let go. Those with an attempt in flight stay
+ * pinned until core_destroy() has aborted it. */
+static void drop_all_locked(void)
+{
+    struct prediction *p = g_core.oldest;
+    for (size_t i = 0; p && i < g_core.npreds; i++, p = p->newer) {
+        if (!pred_status_terminal(p->status))
+            finish_locked(p);
+        if (p->stage != STAGE_START_HOOK && p->stage != STAGE_END_HOOK)
+            p->stage = STAGE_DONE;
+        p->queue_idx = NOT_QUEUED;
+    }
+    g_core.nqueue = 0;
+}
+
+static bool due_now_locked(int64_t now)
+{
+    return g_core.nqueue > 0 && g_core.queue[0]->due_mono_ms <= now;
+}
+
+static void *engine_main(void *arg)
+{
+    (void)arg;
     pthread_mutex_lock(&g_core.lock);
-    p->worker_done = true; /* last touch: see reap_workers_locked() */
+    /* Runs until shutdown; every sleep is bounded (ENGINE_IDLE_MS at most)
+     * and cut short by core_request_stop(). */
+    while (!atomic_load(&g_stop)) {
+        /* Each record is taken at most twice per pass (begin, then a
+         * deadline already past), which bounds the pass. */
+        int64_t now = clock_mono_ms();
+        for (size_t i = 0; i < 2 * MOCK_MAX_PREDICTIONS + 1 && due_now_locked(now); i++)
+            step_locked(queue_pop_locked());
+        /* Sends what was just started and collects what has finished. */
+        pthread_mutex_unlock(&g_core.lock);
+        webhook_perform(on_webhook_done);
+        pthread_mutex_lock(&g_core.lock);
+        if (atomic_load(&g_stop))
+            break;
+        /* Sleeps until the next due time; when something is due already it
+         * only looks for network progress, which must go on however busy
+         * the queue is. */
+        now = clock_mono_ms();
+        int timeout = 0;
+        if (!due_now_locked(now)) {
+            timeout = ENGINE_IDLE_MS;
+            if (g_core.nqueue > 0 && g_core.queue[0]->due_mono_ms - now < timeout)
+                timeout = (int)(g_core.queue[0]->due_mono_ms - now);
+        }
+        g_core.engine_asleep = timeout > 0;
+        g_core.engine_wake_ms = now + timeout;
+        pthread_mutex_unlock(&g_core.lock);
+        webhook_wait(timeout);
+        pthread_mutex_lock(&g_core.lock);
+        g_core.engine_asleep = false;
+        g_core.wake_pending = false;
+    }
+    drop_all_locked();
+    g_core.engine_running = false;
     pthread_mutex_unlock(&g_core.lock);
     return NULL;
 }
@@ -318,8 +579,11 @@ static struct prediction *prediction_new_locked(const struct pred_request *req)
     p->mode = req->mode;
     p->delay_ms = g_core.cfg.delay_ms;
     p->deadline_mono_ms = clock_mono_ms() + (int64_t)p->delay_ms;
+    p->order = ++g_core.order;
     p->status = PRED_STARTING;
     p->created_us = clock_epoch_us();
+    p->stage = STAGE_BEGIN;
+    p->queue_idx = NOT_QUEUED;
     return p;
 }
 
@@ -328,16 +592,17 @@ enum start_result core_start(const struct pred_request *req,
                              char id_out[MOCK_MAX_ID + 1])
 {
     enum start_result res = START_NEW;
+    bool created = false;
     pthread_mutex_lock(&g_core.lock);
     struct prediction *p = req->id ? find_locked(req->id) : NULL;
-    if (atomic_load(&g_stop)) {
+    if (atomic_load(&g_stop) || !g_core.engine_running) {
         res = START_ERROR;
+        p = NULL;
     } else if (p) {
         res = START_EXISTING; /* idempotent: no second slot */
     } else if (g_core.active >= g_core.cfg.slots) {
         res = START_NO_SLOT;
     } else {
-        reap_workers_locked();
         if (g_core.npreds >= MOCK_MAX_PREDICTIONS)
             evict_locked(MOCK_MAX_PREDICTIONS - 1);
         if (g_core.npreds >= MOCK_MAX_PREDICTIONS) {
@@ -345,24 +610,17 @@ enum start_result core_start(const struct pred_request *req,
         } else {
             p = prediction_new_locked(req);
             take_slot_locked(p);
-            g_core.preds[g_core.npreds++] = p;
-            if (pthread_create(&p->worker, NULL, worker_main, p) != 0) {
-                release_slot_locked(p);
-                remove_locked(p);
-                prediction_free(p);
-                p = NULL;
-                res = START_ERROR;
-            } else {
-                p->worker_started = true;
-            }
+            table_add_locked(p);
+            created = true;
         }
     }
     if (p) {
-        /* Rendered under the lock; a new one is still "starting" here
-         * because its worker needs this lock to move on. */
+        /* Rendered before a new one moves on, so it answers "starting". */
         payload_render(p, kind, out);
         snprintf(id_out, MOCK_MAX_ID + 1, "%s", p->id);
     }
+    if (created)
+        begin_locked(p);
     pthread_mutex_unlock(&g_core.lock);
     return res;
 }
@@ -390,8 +648,8 @@ bool core_wait_and_render(const char *id, enum render_kind kind,
     return ended;
 }
 
-/* Flags the prediction and waits (bounded) until its worker has settled,
- * so that /__stats read right after the 200 already counts it. */
+/* Flags the prediction and waits (bounded) until the engine has settled
+ * it, so that /__stats read right after the 200 already counts it. */
 enum cancel_result core_cancel(const char *id)
 {
     pthread_mutex_lock(&g_core.lock);
@@ -404,6 +662,9 @@ enum cancel_result core_cancel(const char *id)
     } else {
         p->cancel_requested = true;
         pthread_cond_broadcast(&g_core.changed);
+        if (p->stage == STAGE_RUNNING)
+            queue_advance_locked(p, clock_mono_ms());
+        /* before that, run_locked() sees the flag when the wait begins */
         p->waiters++;
         int64_t deadline = clock_mono_ms() + CANCEL_SETTLE_MS;
         wait_until_locked(p, is_terminal, deadline);
@@ -551,7 +812,6 @@ void core_reset(void)
     g_core.webhooks_ok = g_core.webhooks_failed = 0;
     g_core.max_active = g_core.active;
     g_core.flap_count = 0;
-    reap_workers_locked();
     evict_locked(0);
     pthread_mutex_unlock(&g_core.lock);
 }
