@@ -373,39 +373,110 @@ int server_load(const char *id, struct server *s)
 	return STORE_OK;
 }
 
-struct list_ctx {
-	struct server_list *l;
-	size_t max;
-};
-
-static int list_add(const char *id, void *arg)
-{
-	struct list_ctx *c = arg;
-	struct server_list *l = c->l;
-	if (l->n >= c->max)
-		return 1;
-	struct server s;
-	if (server_load(id, &s) != STORE_OK)
-		return 0;
-	struct server *v = realloc(l->v, (l->n + 1) * sizeof *v);
-	if (!v)
-		abort();
-	l->v = v;
-	l->v[l->n++] = s;
-	return 0;
-}
-
 static int cmp_server_id(const void *a, const void *b)
 {
 	return strcmp(((const struct server *)a)->id, ((const struct server *)b)->id);
 }
 
+static char *dup_or_null(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		abort();
+	return d;
+}
+
+static void strlist_copy(struct strlist *to, const struct strlist *from)
+{
+	memset(to, 0, sizeof *to);
+	for (size_t i = 0; i < from->n; i++)
+		strlist_add(to, from->v[i]);
+}
+
+/* A deep copy: to owns its own strings. */
+static void server_copy(struct server *to, const struct server *from)
+{
+	*to = *from;
+	to->name = dup_or_null(from->name);
+	to->predict_url = dup_or_null(from->predict_url);
+	to->health_url = dup_or_null(from->health_url);
+	to->metrics_url = dup_or_null(from->metrics_url);
+	strlist_copy(&to->models, &from->models);
+	strlist_copy(&to->groups, &from->groups);
+	strlist_copy(&to->tags, &from->tags);
+}
+
+/* Parsed servers kept across requests by a process, each valid while its file is
+ * the same one (device, inode, mtime, size): every write renames a new file into
+ * place, so a change is always seen. Placing a task reads the whole registry;
+ * with this it costs a stat per server instead of a parse per server, which kept
+ * creation with 100 servers near the speed with one. */
+struct cached_server {
+	struct stat st;
+	struct server s;
+};
+static struct cached_server *cache;
+static size_t cache_n;
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static struct cached_server *cache_find(const char *id)
+{
+	/* The cache is in id order, like the listing. */
+	size_t lo = 0, hi = cache_n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(cache[mid].s.id, id);
+		if (c == 0)
+			return &cache[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 void server_list_load(struct server_list *l, size_t max)
 {
-	struct list_ctx c = {l, max};
-	l->v = NULL;
+	char(*ids)[STORE_ID_MAX + 1] = NULL;
+	size_t n = store_list_ids("servers", max, &ids);
+	struct cached_server *fresh = n ? calloc(n, sizeof *fresh) : NULL;
+	l->v = n ? calloc(n, sizeof *l->v) : NULL;
 	l->n = 0;
-	store_list("servers", list_add, &c);
+	if (n && (!fresh || !l->v))
+		abort();
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		struct cached_server *c = cache_find(ids[i]);
+		if (store_stat("servers", ids[i], &st) < 0)
+			continue; /* removed since the listing */
+		if (c && same_file(&c->st, &st)) {
+			fresh[kept] = *c;
+			memset(&c->s, 0, sizeof c->s); /* ownership moved to fresh */
+		} else {
+			if (server_load(ids[i], &fresh[kept].s) != STORE_OK)
+				continue;
+			fresh[kept].st = st;
+		}
+		server_copy(&l->v[l->n++], &fresh[kept].s);
+		kept++;
+	}
+	for (size_t i = 0; i < cache_n; i++)
+		server_free(&cache[i].s);
+	free(cache);
+	cache = fresh;
+	cache_n = kept;
+	free(ids);
+	/* store_list_ids sorts, but a stable order is what round-robin and
+	 * tie-breaking rely on: keep it explicit. */
 	if (l->n)
 		qsort(l->v, l->n, sizeof *l->v, cmp_server_id);
 }

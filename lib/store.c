@@ -596,6 +596,16 @@ int store_load_text(const char *kind, const char *id, struct buf *out)
 	return rc;
 }
 
+int store_stat(const char *kind, const char *id, struct stat *st)
+{
+	const struct kind_info *k = kind_lookup(kind);
+	char path[PATH_MAX];
+	if (!store_id_valid(id))
+		return -1;
+	object_path(k, id, path, sizeof path);
+	return stat(path, st);
+}
+
 bool store_exists(const char *kind, const char *id)
 {
 	const struct kind_info *k = kind_lookup(kind);

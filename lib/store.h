@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "json.h"
 
@@ -55,6 +56,8 @@ int store_load(const char *kind, const char *id, yajl_val *out);
  * it and calls store_quarantine() when it does not parse. */
 int store_load_text(const char *kind, const char *id, struct buf *out);
 bool store_exists(const char *kind, const char *id);
+/* stat() of the object's file (readers that cache a parsed copy check it). */
+int store_stat(const char *kind, const char *id, struct stat *st);
 
 /* Writes a new object; STORE_EXISTS if the id is taken (nothing changed). */
 int store_create(const char *kind, const char *id, const char *data, size_t len);

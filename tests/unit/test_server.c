@@ -584,6 +584,45 @@ static void test_load_and_update(void **state)
 	server_free(&s);
 }
 
+/* The registry snapshot is cached per process; it must still show every write,
+ * addition and removal made since (here through the store, as another process
+ * would). */
+static void test_list_sees_every_change(void **state)
+{
+	(void)state;
+	struct server a, b;
+	struct verr e;
+	struct server_list l;
+	assert_int_equal(reg(WITH("\"id\":\"la\",\"weight\":1"), &a, &e), 0);
+	assert_int_equal(reg(WITH("\"id\":\"lb\",\"weight\":2"), &b, &e), 0);
+	save(&a);
+	server_list_load(&l, 100);
+	assert_int_equal(l.n, 1);
+	assert_false(l.v[0].maintenance);
+	server_list_free(&l);
+
+	save(&b);
+	bool on = true;
+	assert_int_equal(server_update("la", set_maintenance, &on, NULL), STORE_OK);
+	for (int round = 0; round < 2; round++) { /* the second round comes from the cache */
+		server_list_load(&l, 100);
+		assert_int_equal(l.n, 2);
+		assert_string_equal(l.v[0].id, "la");
+		assert_true(l.v[0].maintenance);
+		assert_string_equal(l.v[1].id, "lb");
+		assert_int_equal(l.v[1].weight, 2);
+		assert_string_equal(l.v[1].predict_url, b.predict_url);
+		server_list_free(&l);
+	}
+	assert_int_equal(store_remove("servers", "la"), STORE_OK);
+	server_list_load(&l, 100);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0].id, "lb");
+	server_list_free(&l);
+	server_free(&a);
+	server_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,6 +637,8 @@ int main(void)
 	    cmocka_unit_test(test_public_form_has_no_secrets),
 	    cmocka_unit_test(test_from_doc_defaults_and_names),
 	    cmocka_unit_test_setup_teardown(test_load_and_update, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(test_list_sees_every_change, store_setup,
+					    store_teardown),
 	};
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
