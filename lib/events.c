@@ -19,6 +19,27 @@
 
 #define EVENT_LINE_MAX 4000
 
+/* The current hour's file stays open between events (one open per hour and
+ * process instead of one per event); a file removed meanwhile (nlink 0) is
+ * opened again by name. */
+static struct {
+	int fd;
+	char path[PATH_MAX];
+} open_hour = {-1, ""};
+
+static int hour_fd(const char *path)
+{
+	struct stat st;
+	if (open_hour.fd >= 0 && strcmp(open_hour.path, path) == 0 &&
+	    fstat(open_hour.fd, &st) == 0 && st.st_nlink > 0)
+		return open_hour.fd;
+	if (open_hour.fd >= 0)
+		close(open_hour.fd);
+	open_hour.fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	snprintf(open_hour.path, sizeof open_hour.path, "%s", open_hour.fd >= 0 ? path : "");
+	return open_hour.fd;
+}
+
 static void append_line(int64_t ms, struct jgen *g)
 {
 	struct buf line = BUF_INIT;
@@ -28,15 +49,15 @@ static void append_line(int64_t ms, struct jgen *g)
 	buf_addch(&line, '\n');
 	stats_hour_name(ms, hour);
 	snprintf(path, sizeof path, "%s/stats/events/%s.jsonl", store_root(), hour);
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	int fd = hour_fd(path);
 	if (fd < 0) {
 		log_warn("events: cannot open %s: %s", path, strerror(errno));
 		goto out;
 	}
+	/* One write with O_APPEND: lines of concurrent processes never interleave. */
 	ssize_t n = write(fd, line.data, line.len);
 	if (n != (ssize_t)line.len)
 		log_warn("events: short write to %s", path);
-	close(fd);
 out:
 	buf_free(&line);
 }

@@ -288,7 +288,16 @@ void jg_str(struct jgen *j, const char *s)
 }
 void jg_int(struct jgen *j, long long v)
 {
-	JG_CALL(j, yajl_gen_integer(j->g, v));
+	/* yajl_gen_integer formats with sprintf; a task document has a dozen
+	 * integers, written twice per change (stored and API forms). */
+	char text[24], *p = text + sizeof text;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	JG_CALL(j, yajl_gen_number(j->g, p, (size_t)(text + sizeof text - p)));
 }
 void jg_num(struct jgen *j, double v)
 {

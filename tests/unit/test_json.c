@@ -6,7 +6,9 @@
 
 #include <cmocka.h>
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -409,9 +411,31 @@ static void test_gen_finish_appends(void **state)
 	jg_free(&g); /* freeing twice is harmless */
 }
 
+/* jg_int formats integers itself: the same text as printf's %lld, extremes included. */
+static void test_integers_as_printf_writes_them(void **state)
+{
+	(void)state;
+	const long long values[] = {0, 1, -1, 9, 10, -10, 1795908793306LL, LLONG_MAX, LLONG_MIN};
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+		struct jgen g;
+		struct buf out = BUF_INIT;
+		char want[32];
+		snprintf(want, sizeof want, "[%lld]", values[i]);
+		jg_init(&g);
+		jg_arr(&g);
+		jg_int(&g, values[i]);
+		jg_arr_end(&g);
+		assert_int_equal(jg_finish(&g, &out), 0);
+		assert_string_equal(buf_str(&out), want);
+		buf_free(&out);
+		jg_free(&g);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_integers_as_printf_writes_them),
 	    cmocka_unit_test(test_parse_ok_and_length_bounded),
 	    cmocka_unit_test(test_limit_size),
 	    cmocka_unit_test(test_limit_depth),
