@@ -21,6 +21,8 @@
 
 #define RECORD_MAGIC 0x314a4754u /* "TGJ1" little-endian */
 #define LOCK_WAIT_MS 10000
+/* No slot file of ours is larger (JOURNAL_SLOT_BYTES is 8 MiB). */
+#define SLOT_FILE_MAX ((size_t)64 << 20)
 
 /* On-disk record header; the payload (path, NUL, content) follows. crc covers
  * everything after the crc field, payload included. */
@@ -94,35 +96,30 @@ static void journal_path(char *out, size_t n, const char *suffix)
 	snprintf(out, n, "%s/journal/%s.%s", J.root, host_name(), suffix);
 }
 
+/* The host lock serialises recovery, slot claims and checkpoints. */
 static int lock_host(void)
 {
-	char path[PATH_MAX];
-	journal_path(path, sizeof path, "lock");
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	int64_t deadline = mono_ms() + LOCK_WAIT_MS;
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || mono_ms() >= deadline) {
-			close(fd);
-			return -1;
-		}
-		sleep_ms(2);
-	}
-	return fd;
+	char rel[128];
+	snprintf(rel, sizeof rel, "journal/%s.lock", host_name());
+	return store_lock_path(rel, LOCK_WAIT_MS);
 }
 
+/* This boot's id, read once: it cannot change while the process lives. */
 static bool read_boot_id(char out[64])
 {
-	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, out, 63);
-	close(fd);
-	if (n <= 0)
-		return false;
-	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
+	static char boot[64];
+	if (!boot[0]) {
+		int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		ssize_t n = read(fd, boot, sizeof boot - 1);
+		close(fd);
+		if (n <= 0)
+			return false;
+		boot[n] = '\0';
+		boot[strcspn(boot, "\n")] = '\0';
+	}
+	memcpy(out, boot, sizeof boot);
 	return out[0] != '\0';
 }
 
@@ -210,7 +207,7 @@ int journal_checkpoint(void)
 	if (lk < 0)
 		return -1;
 	int rc = checkpoint_locked();
-	close(lk);
+	store_unlock(lk);
 	return rc;
 }
 
@@ -270,11 +267,11 @@ static bool rel_path_ok(const char *rel)
 	return true;
 }
 
-/* The whole slot file (at most 64 MiB: anything larger is not ours). */
+/* The whole slot file (at most SLOT_FILE_MAX: anything larger is not ours). */
 static void slot_text(int fd, struct buf *out)
 {
 	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (off_t)(64u << 20))
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (size_t)st.st_size > SLOT_FILE_MAX)
 		return;
 	buf_grow(out, (size_t)st.st_size + 1);
 	ssize_t got = pread(fd, out->data, (size_t)st.st_size, 0);
@@ -314,7 +311,7 @@ static void collect_slot(const char *path, int64_t after, struct pending **v, si
 		struct pending *p = &(*v)[(*n)++];
 		p->ts = h.ts_ns;
 		p->op = h.op;
-		p->order = slot_no * JOURNAL_SLOT_BYTES * 8 + at;
+		p->order = slot_no * SLOT_FILE_MAX + at;
 		p->path = malloc(h.len);
 		if (!p->path)
 			abort();
@@ -435,7 +432,7 @@ int journal_recover(void)
 	if (lk < 0)
 		return -1;
 	int rc = recover_locked();
-	close(lk);
+	store_unlock(lk);
 	return rc;
 }
 
@@ -520,11 +517,11 @@ static int open_slot(void)
 	int lk = -1;
 	if ((mkdir(dir, 0750) == 0 || errno == EEXIST) && (lk = lock_host()) >= 0 &&
 	    recover_locked() >= 0 && claim_slot_locked() == 0) {
-		close(lk);
+		store_unlock(lk);
 		return 0;
 	}
 	if (lk >= 0)
-		close(lk);
+		store_unlock(lk);
 	log_error("journal: cannot open a slot under %s (%s); writes fsync each file", dir,
 		  strerror(errno));
 	J.failed = true;

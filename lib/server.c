@@ -373,11 +373,6 @@ int server_load(const char *id, struct server *s)
 	return STORE_OK;
 }
 
-static int cmp_server_id(const void *a, const void *b)
-{
-	return strcmp(((const struct server *)a)->id, ((const struct server *)b)->id);
-}
-
 static char *dup_or_null(const char *s)
 {
 	if (!s)
@@ -474,11 +469,7 @@ void server_list_load(struct server_list *l, size_t max)
 	free(cache);
 	cache = fresh;
 	cache_n = kept;
-	free(ids);
-	/* store_list_ids sorts, but a stable order is what round-robin and
-	 * tie-breaking rely on: keep it explicit. */
-	if (l->n)
-		qsort(l->v, l->n, sizeof *l->v, cmp_server_id);
+	free(ids); /* in ascending order (store_list_ids sorts): so are l and the cache */
 }
 
 void server_list_free(struct server_list *l)

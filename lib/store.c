@@ -199,15 +199,18 @@ static int after_classic_write(void)
 	return 0;
 }
 
-/* Durability for a file already in place: a journal record (lib/journal.h) or,
- * when the journal cannot take it, fsync of file and directory. */
+/* Durability for a file already in place (or just removed): a journal record
+ * (lib/journal.h) or, when the journal is off or cannot take it, the classic
+ * fsync of the file (unless the writer already did, before its rename) and of its
+ * directory. The one place that decides between the two. */
 static int make_durable(const char *dir, const char *final, enum journal_op op,
-			const char *data, size_t len)
+			const char *data, size_t len, bool file_synced)
 {
 	const char *rel = rel_to_root(final);
-	if (rel && journal_enabled() && journal_append(op, rel, data, len, false) == 0)
+	if (rel && !file_synced && journal_enabled() &&
+	    journal_append(op, rel, data, len, false) == 0)
 		return 0;
-	if (op == JOURNAL_PUT) {
+	if (op == JOURNAL_PUT && !file_synced) {
 		int fd = open(final, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return -1;
@@ -261,7 +264,8 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 	snprintf(tmp, sizeof tmp, "%s/.%s.%s.%d.%s.tmp", dir, name, host_name(), (int)getpid(),
 		 rnd);
 	snprintf(final, sizeof final, "%s/%s", dir, name);
-	/* Journaled: the file goes down without fsync; make_durable records it. */
+	/* Journaled: the file goes down without fsync and make_durable records it;
+	 * otherwise its data is flushed before the rename makes it visible. */
 	bool fsync_file = sync && !(journal_enabled() && rel_to_root(final));
 
 	if (no_clobber) {
@@ -301,10 +305,7 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 		goto fail_unlink;
 	}
 placed:
-	if (fsync_file && (store_fsync_dir(dir) < 0 ||
-			   (rel_to_root(final) && after_classic_write() < 0)))
-		goto fail_log;
-	if (sync && !fsync_file && make_durable(dir, final, JOURNAL_PUT, data, len) < 0)
+	if (sync && make_durable(dir, final, JOURNAL_PUT, data, len, fsync_file) < 0)
 		goto fail_log;
 	return STORE_OK;
 
@@ -703,7 +704,7 @@ int store_remove(const char *kind, const char *id)
 	int rc = STORE_OK;
 	if (unlink(path) < 0)
 		rc = errno == ENOENT ? STORE_NOENT : STORE_IO;
-	else if (make_durable(dir, path, JOURNAL_REMOVE, NULL, 0) < 0)
+	else if (make_durable(dir, path, JOURNAL_REMOVE, NULL, 0, false) < 0)
 		rc = STORE_IO;
 	store_unlock(fd);
 	return rc;
