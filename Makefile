@@ -11,14 +11,14 @@ CC      ?= cc
 PORT    ?= 8080
 STATE_DIR ?= $(CURDIR)/state
 PREFIX  ?= /usr/local
-BUILD   := build
+BUILD   ?= build
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
            -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wwrite-strings \
            -Wvla -Wnull-dereference -Wdouble-promotion -Wimplicit-fallthrough \
            -Wno-unused-parameter -Wno-format-truncation
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Werror -MMD -MP \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Ilib $(WARN) -Werror -MMD -MP \
            -DTASKGATE_STATE_DIR='"$(PREFIX)/var/lib/taskgate"'
 LDFLAGS ?=
 
@@ -34,13 +34,13 @@ endif
 # libcrypto and libc stay shared (every host has them). A static build lives in its
 # own folder, so switching STATIC never leaves a binary of the other kind behind.
 ifeq ($(STATIC),1)
-BUILD   := build/static
+BUILD   := $(BUILD)/static
 LIBS    := -Wl,-Bstatic -lfcgi -lyajl_s -luuid -Wl,-Bdynamic -lcurl -lcrypto -lz -lm
 else
 LIBS    := -lfcgi -lyajl -lcurl -luuid -lcrypto -lz -lm
 endif
 
-LIB_SRC := $(wildcard lib/*.c)
+LIB_SRC := $(wildcard lib/*/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CGI_SRC := $(wildcard cgi-bin/*.c)
 CGI_OBJ := $(CGI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/cgi-bin/openapi_data.o
@@ -59,7 +59,11 @@ DEB_TEST  := lighttpd libcmocka-dev libmicrohttpd-dev curl jq wrk valgrind procp
              chromium fonts-dejavu-core apache2 libapache2-mod-fcgid
 DEB_RUN   := lighttpd curl
 
-.PHONY: all deps run test unit integration bench valgrind install clean format
+.PHONY: all deps run test unit integration bench valgrind install clean format layers
+
+# Objects are kept between builds even where they are only intermediates (the unit
+# tests' and cron programs' .o files), so a second `make` relinks nothing.
+.SECONDARY:
 
 all: $(PROGRAM) $(CRON_BIN)
 
@@ -149,7 +153,7 @@ install: all
 	  apache-conf/taskgate-413.json README.md $(TG_SHAREDIR)/
 
 format:
-	clang-format -i lib/*.[ch] cgi-bin/*.[ch] cron/*.c tests/unit/*.c tests/mock/*.c
+	clang-format -i lib/*/*.[ch] cgi-bin/*.[ch] cron/*.c tests/unit/*.c tests/mock/*.c
 
 clean:
 	rm -rf $(BUILD)

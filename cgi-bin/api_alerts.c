@@ -3,13 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/alerts.h"
-#include "../lib/config.h"
-#include "../lib/cronjob.h"
-#include "../lib/rollup.h"
-#include "../lib/stats.h"
-#include "../lib/statsq.h"
-#include "../lib/util.h"
+#include "stats/alerts.h"
+#include "model/config.h"
+#include "jobs/cronjob.h"
+#include "jobs/rollup.h"
+#include "stats/stats.h"
+#include "stats/statsq.h"
+#include "base/util.h"
 #include "app.h"
 
 static void after_piggyback(void *arg)

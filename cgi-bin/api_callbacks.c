@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/auth.h"
-#include "../lib/dispatch.h"
-#include "../lib/log.h"
-#include "../lib/server.h"
-#include "../lib/store.h"
-#include "../lib/util.h"
+#include "model/auth.h"
+#include "sched/dispatch.h"
+#include "base/log.h"
+#include "model/server.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "app.h"
 
 

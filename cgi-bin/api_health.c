@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "../lib/store.h"
-#include "../lib/util.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "app.h"
 
 int api_health(struct http_req *rq, struct http_resp *rs)

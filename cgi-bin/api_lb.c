@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/lb.h"
-#include "../lib/lbstate.h"
-#include "../lib/log.h"
-#include "../lib/server.h"
-#include "../lib/store.h"
-#include "../lib/util.h"
+#include "lb/lb.h"
+#include "lb/lbstate.h"
+#include "base/log.h"
+#include "model/server.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "app.h"
 
 #define HOUR_MS 3600000LL

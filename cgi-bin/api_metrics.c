@@ -6,14 +6,14 @@
  * gauges are read live from the indexes and the server registry. */
 #include <string.h>
 
-#include "../lib/alerts.h"
-#include "../lib/cronjob.h"
-#include "../lib/promtext.h"
-#include "../lib/rollup.h"
-#include "../lib/server.h"
-#include "../lib/stats.h"
-#include "../lib/statsq.h"
-#include "../lib/util.h"
+#include "stats/alerts.h"
+#include "jobs/cronjob.h"
+#include "stats/promtext.h"
+#include "jobs/rollup.h"
+#include "model/server.h"
+#include "stats/stats.h"
+#include "stats/statsq.h"
+#include "base/util.h"
 #include "app.h"
 
 static void after_piggyback(void *arg)

@@ -2,12 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/auth.h"
-#include "../lib/events.h"
-#include "../lib/log.h"
-#include "../lib/server.h"
-#include "../lib/store.h"
-#include "../lib/util.h"
+#include "model/auth.h"
+#include "stats/events.h"
+#include "base/log.h"
+#include "model/server.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "app.h"
 
 #define SERVERS_LIST_MAX 10000

@@ -8,15 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/alerts.h"
-#include "../lib/findings.h"
-#include "../lib/rollup.h"
-#include "../lib/server.h"
-#include "../lib/stats.h"
-#include "../lib/statsq.h"
-#include "../lib/store.h"
-#include "../lib/taskindex.h"
-#include "../lib/util.h"
+#include "stats/alerts.h"
+#include "stats/findings.h"
+#include "jobs/rollup.h"
+#include "model/server.h"
+#include "stats/stats.h"
+#include "stats/statsq.h"
+#include "fs/store.h"
+#include "fs/taskindex.h"
+#include "base/util.h"
 #include "app.h"
 
 #define HOURLY_MAX	720 /* 30 days of hours in one answer */

@@ -8,14 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/alerts.h"
-#include "../lib/auth.h"
-#include "../lib/findings.h"
-#include "../lib/rollup.h"
-#include "../lib/server.h"
-#include "../lib/stats.h"
-#include "../lib/statsq.h"
-#include "../lib/util.h"
+#include "stats/alerts.h"
+#include "model/auth.h"
+#include "stats/findings.h"
+#include "jobs/rollup.h"
+#include "model/server.h"
+#include "stats/stats.h"
+#include "stats/statsq.h"
+#include "base/util.h"
 #include "app.h"
 
 #define CHART_HOURS  24

@@ -4,16 +4,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../lib/backend.h"
-#include "../lib/config.h"
-#include "../lib/dispatch.h"
-#include "../lib/events.h"
-#include "../lib/log.h"
-#include "../lib/server.h"
-#include "../lib/store.h"
-#include "../lib/taskindex.h"
-#include "../lib/taskview.h"
-#include "../lib/util.h"
+#include "sched/backend.h"
+#include "model/config.h"
+#include "sched/dispatch.h"
+#include "stats/events.h"
+#include "base/log.h"
+#include "model/server.h"
+#include "fs/store.h"
+#include "fs/taskindex.h"
+#include "model/taskview.h"
+#include "base/util.h"
 #include "app.h"
 
 #define LIST_DEFAULT 50

@@ -2,8 +2,8 @@
 #ifndef TASKGATE_APP_H
 #define TASKGATE_APP_H
 
-#include "../lib/http.h"
-#include "../lib/router.h"
+#include "web/http.h"
+#include "web/router.h"
 
 #define TASKGATE_VERSION "0.1.0"
 

@@ -1,4 +1,5 @@
-/* taskgate.fcgi: the one FastCGI program behind every /api/v2 route.
+/* taskgate.fcgi: the one FastCGI program behind every /api/v2 route, and the only
+ * code that calls libfcgi (FCGX_*): lib/web sees a request as plain bytes.
  *
  * Started by a FastCGI manager (lighttpd mod_fastcgi, Apache mod_fcgid) it loops
  * on FCGX_Accept_r; started as plain CGI (FCGX_IsCGI) it serves one request from
@@ -11,18 +12,18 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "../lib/auth.h"
-#include "../lib/config.h"
-#include "../lib/cronjob.h"
-#include "../lib/dispatch.h"
-#include "../lib/health.h"
-#include "../lib/journal.h"
-#include "../lib/rollup.h"
-#include "../lib/statecheck.h"
-#include "../lib/sweep.h"
-#include "../lib/log.h"
-#include "../lib/store.h"
-#include "../lib/util.h"
+#include "model/auth.h"
+#include "model/config.h"
+#include "jobs/cronjob.h"
+#include "sched/dispatch.h"
+#include "jobs/health.h"
+#include "fs/journal.h"
+#include "jobs/rollup.h"
+#include "fs/statecheck.h"
+#include "jobs/sweep.h"
+#include "base/log.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "app.h"
 
 extern char **environ;

@@ -12,10 +12,10 @@
 #include <curl/curl.h>
 #include <stdio.h>
 
-#include "../lib/config.h"
-#include "../lib/cronjob.h"
-#include "../lib/dispatch.h"
-#include "../lib/health.h"
+#include "model/config.h"
+#include "jobs/cronjob.h"
+#include "sched/dispatch.h"
+#include "jobs/health.h"
 
 /* Queued work placed after a server came back: bounded, so the health run stays a
  * bounded step (the sweep and request completions drain the rest). */

@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../lib/alerts.h"
-#include "../lib/config.h"
-#include "../lib/cronjob.h"
-#include "../lib/rollup.h"
+#include "stats/alerts.h"
+#include "model/config.h"
+#include "jobs/cronjob.h"
+#include "jobs/rollup.h"
 
 struct job {
 	long max_hours;

@@ -8,9 +8,9 @@
 #include <curl/curl.h>
 #include <stdio.h>
 
-#include "../lib/config.h"
-#include "../lib/cronjob.h"
-#include "../lib/sweep.h"
+#include "model/config.h"
+#include "jobs/cronjob.h"
+#include "jobs/sweep.h"
 
 struct job {
 	struct sweep_opts so;

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/auth.h"
-#include "../../lib/config.h"
-#include "../../lib/store.h"
-#include "../../lib/util.h"
+#include "model/auth.h"
+#include "model/config.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "testutil.h"
 
 #define ADMIN  "admin-token-0123456789abcdef"

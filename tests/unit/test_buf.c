@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/buf.h"
+#include "base/buf.h"
 
 /* The invariant every operation must keep: data[len] == '\0' once allocated, and
  * the capacity leaves room for it. */

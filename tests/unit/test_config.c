@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../lib/config.h"
-#include "../../lib/store.h"
-#include "../../lib/util.h"
+#include "model/config.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "testutil.h"
 
 static char *state_dir;

@@ -25,11 +25,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../lib/cronjob.h"
-#include "../../lib/health.h"
-#include "../../lib/server.h"
-#include "../../lib/store.h"
-#include "../../lib/util.h"
+#include "jobs/cronjob.h"
+#include "jobs/health.h"
+#include "model/server.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "testutil.h"
 
 /* ---- the counter, table-driven ---- */

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../lib/hist.h"
-#include "../../lib/promtext.h"
-#include "../../lib/stats.h"
+#include "base/hist.h"
+#include "stats/promtext.h"
+#include "stats/stats.h"
 
 static void test_bounds_are_log_spaced(void **state)
 {

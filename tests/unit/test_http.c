@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/http.h"
+#include "web/http.h"
 
 /* ---- a fake transport ---- */
 

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../lib/journal.h"
-#include "../../lib/store.h"
-#include "../../lib/util.h"
+#include "fs/journal.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "testutil.h"
 
 static char *root;

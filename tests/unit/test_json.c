@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/json.h"
+#include "base/json.h"
 
 /* ---- helpers ---- */
 

@@ -31,10 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../lib/lb.h"
-#include "../../lib/lbstate.h"
-#include "../../lib/store.h"
-#include "../../lib/util.h"
+#include "lb/lb.h"
+#include "lb/lbstate.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "testutil.h"
 
 #define PICKS 10000

@@ -18,10 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../lib/rollup.h"
-#include "../../lib/stats.h"
-#include "../../lib/statsq.h"
-#include "../../lib/store.h"
+#include "jobs/rollup.h"
+#include "stats/stats.h"
+#include "stats/statsq.h"
+#include "fs/store.h"
 #include "testutil.h"
 
 #define HOUR STATS_HOUR_MS

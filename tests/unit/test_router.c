@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/router.h"
+#include "web/router.h"
 
 /* The handlers are never called; distinct functions only identify routes. */
 static int h_list(struct http_req *rq, struct http_resp *rs)

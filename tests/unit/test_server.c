@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/server.h"
-#include "../../lib/store.h"
-#include "../../lib/util.h"
+#include "model/server.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "testutil.h"
 
 #define EP                                                                                         \

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../lib/log.h"
-#include "../../lib/statecheck.h"
+#include "base/log.h"
+#include "fs/statecheck.h"
 #include "testutil.h"
 
 static char *top;	   /* the document root of these tests */

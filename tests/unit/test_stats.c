@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/alerts.h"
-#include "../../lib/findings.h"
-#include "../../lib/stats.h"
-#include "../../lib/statsq.h"
+#include "stats/alerts.h"
+#include "stats/findings.h"
+#include "stats/stats.h"
+#include "stats/statsq.h"
 
 #define H0   1700000000000LL /* 2023-11-14T22:13:20Z */
 #define HOUR STATS_HOUR_MS

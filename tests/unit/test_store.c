@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../lib/store.h"
-#include "../../lib/util.h"
+#include "fs/store.h"
+#include "base/util.h"
 #include "testutil.h"
 
 struct fixture {

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/task.h"
-#include "../../lib/taskview.h"
+#include "model/task.h"
+#include "model/taskview.h"
 
 static yajl_val parse(const char *text)
 {

@@ -17,10 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../lib/log.h"
-#include "../../lib/strlist.h"
-#include "../../lib/util.h"
-#include "../../lib/verr.h"
+#include "base/log.h"
+#include "base/strlist.h"
+#include "base/util.h"
+#include "base/verr.h"
 #include "testutil.h"
 
 /* ---- util ---- */

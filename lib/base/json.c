@@ -1,0 +1,387 @@
+#include "base/json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct json_limits json_default_limits = {
+	.max_bytes = 1 << 20,
+	.max_depth = 64,
+	.max_string = 256 * 1024,
+};
+
+/* One pass over the raw text enforcing the limits yajl's tree parser lacks. It
+ * only needs to track string boundaries and nesting; yajl does the real parse. */
+static int json_prescan(const char *t, size_t len, const struct json_limits *lim,
+			struct buf *err)
+{
+	unsigned depth = 0;
+	size_t strlen_now = 0;
+	bool in_str = false, esc = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = t[i];
+		if (in_str) {
+			if (esc) {
+				esc = false;
+				/* yajl decodes \u0000 to a NUL byte, which would silently
+				 * cut every C-string view of the value ("a\u0000b" -> "a"). */
+				if (c == 'u' && len - i > 4 && memcmp(t + i + 1, "0000", 4) == 0) {
+					if (err)
+						buf_adds(err, "NUL character (\\u0000) in a string");
+					return -1;
+				}
+			} else if (c == '\\')
+				esc = true;
+			else if (c == '"')
+				in_str = false;
+			if (in_str && ++strlen_now > lim->max_string) {
+				if (err)
+					buf_printf(err, "a string is longer than %zu bytes",
+						   lim->max_string);
+				return -1;
+			}
+			continue;
+		}
+		switch (c) {
+		case '"':
+			in_str = true;
+			strlen_now = 0;
+			break;
+		case '{':
+		case '[':
+			if (++depth > lim->max_depth) {
+				if (err)
+					buf_printf(err, "nesting deeper than %u levels",
+						   lim->max_depth);
+				return -1;
+			}
+			break;
+		case '}':
+		case ']':
+			if (depth)
+				depth--;
+			break;
+		case '/':
+			if (err)
+				buf_adds(err, "comments are not allowed in JSON");
+			return -1;
+		case '\0':
+			if (err)
+				buf_adds(err, "NUL byte in JSON text");
+			return -1;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+yajl_val json_parse(const char *text, size_t len, const struct json_limits *lim,
+		    struct buf *err)
+{
+	if (!lim)
+		lim = &json_default_limits;
+	if (len > lim->max_bytes) {
+		if (err)
+			buf_printf(err, "document larger than %zu bytes", lim->max_bytes);
+		return NULL;
+	}
+	if (json_prescan(text, len, lim, err) < 0)
+		return NULL;
+
+	/* yajl_tree_parse wants a NUL-terminated string. */
+	char *copy = malloc(len + 1);
+	if (!copy)
+		abort();
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+
+	char ebuf[256] = "";
+	yajl_val v = yajl_tree_parse(copy, ebuf, sizeof ebuf);
+	free(copy);
+	if (!v && err) {
+		/* yajl's message spans lines and quotes the input; keep the first line. */
+		size_t n = strcspn(ebuf, "\n");
+		while (n && (ebuf[n - 1] == ' ' || ebuf[n - 1] == '.'))
+			n--;
+		if (n)
+			buf_add(err, ebuf, n);
+		else
+			buf_adds(err, "malformed JSON");
+	}
+	return v;
+}
+
+yajl_val json_get(yajl_val obj, const char *key)
+{
+	if (!obj || !YAJL_IS_OBJECT(obj))
+		return NULL;
+	for (size_t i = 0; i < obj->u.object.len; i++)
+		if (strcmp(obj->u.object.keys[i], key) == 0) {
+			yajl_val v = obj->u.object.values[i];
+			return (v && !YAJL_IS_NULL(v)) ? v : NULL;
+		}
+	return NULL;
+}
+
+int json_get_str(yajl_val obj, const char *key, const char **out)
+{
+	yajl_val v = json_get(obj, key);
+	if (!v)
+		return JSON_ABSENT;
+	if (!YAJL_IS_STRING(v))
+		return JSON_WRONG_TYPE;
+	*out = YAJL_GET_STRING(v);
+	return JSON_OK;
+}
+
+int json_get_int(yajl_val obj, const char *key, long long *out)
+{
+	yajl_val v = json_get(obj, key);
+	if (!v)
+		return JSON_ABSENT;
+	if (YAJL_IS_INTEGER(v)) {
+		*out = YAJL_GET_INTEGER(v);
+		return JSON_OK;
+	}
+	/* 3.0 is an integer to a JSON user even if yajl stores it as a double. */
+	if (YAJL_IS_DOUBLE(v)) {
+		double d = YAJL_GET_DOUBLE(v);
+		if (d == floor(d) && fabs(d) < 9e15) {
+			*out = (long long)d;
+			return JSON_OK;
+		}
+	}
+	return JSON_WRONG_TYPE;
+}
+
+int json_get_num(yajl_val obj, const char *key, double *out)
+{
+	yajl_val v = json_get(obj, key);
+	if (!v)
+		return JSON_ABSENT;
+	if (!YAJL_IS_NUMBER(v))
+		return JSON_WRONG_TYPE;
+	*out = YAJL_IS_INTEGER(v) ? (double)YAJL_GET_INTEGER(v) : YAJL_GET_DOUBLE(v);
+	return JSON_OK;
+}
+
+int json_get_bool(yajl_val obj, const char *key, bool *out)
+{
+	yajl_val v = json_get(obj, key);
+	if (!v)
+		return JSON_ABSENT;
+	if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+		return JSON_WRONG_TYPE;
+	*out = YAJL_IS_TRUE(v);
+	return JSON_OK;
+}
+
+int json_get_obj(yajl_val obj, const char *key, yajl_val *out)
+{
+	yajl_val v = json_get(obj, key);
+	if (!v)
+		return JSON_ABSENT;
+	if (!YAJL_IS_OBJECT(v))
+		return JSON_WRONG_TYPE;
+	*out = v;
+	return JSON_OK;
+}
+
+int json_get_arr(yajl_val obj, const char *key, yajl_val *out)
+{
+	yajl_val v = json_get(obj, key);
+	if (!v)
+		return JSON_ABSENT;
+	if (!YAJL_IS_ARRAY(v))
+		return JSON_WRONG_TYPE;
+	*out = v;
+	return JSON_OK;
+}
+
+const char *json_str_or(yajl_val obj, const char *key, const char *fallback)
+{
+	const char *s;
+	return json_get_str(obj, key, &s) == JSON_OK ? s : fallback;
+}
+
+long long json_int_or(yajl_val obj, const char *key, long long fallback)
+{
+	long long v;
+	return json_get_int(obj, key, &v) == JSON_OK ? v : fallback;
+}
+
+double json_num_or(yajl_val obj, const char *key, double fallback)
+{
+	double v;
+	return json_get_num(obj, key, &v) == JSON_OK ? v : fallback;
+}
+
+bool json_bool_or(yajl_val obj, const char *key, bool fallback)
+{
+	bool v;
+	return json_get_bool(obj, key, &v) == JSON_OK ? v : fallback;
+}
+
+/* ---- generator ---- */
+
+static void jg_check(struct jgen *j, yajl_gen_status st)
+{
+	if (st != yajl_gen_status_ok && !j->err)
+		j->err = (int)st;
+}
+
+void jg_init(struct jgen *j)
+{
+	j->g = yajl_gen_alloc(NULL);
+	if (!j->g)
+		abort();
+	yajl_gen_config(j->g, yajl_gen_validate_utf8, 1);
+	j->err = 0;
+}
+
+void jg_free(struct jgen *j)
+{
+	if (j->g)
+		yajl_gen_free(j->g);
+	j->g = NULL;
+}
+
+#define JG_CALL(j, call)                                                                   \
+	do {                                                                               \
+		if (!(j)->err)                                                             \
+			jg_check((j), (call));                                             \
+	} while (0)
+
+void jg_obj(struct jgen *j)
+{
+	JG_CALL(j, yajl_gen_map_open(j->g));
+}
+void jg_obj_end(struct jgen *j)
+{
+	JG_CALL(j, yajl_gen_map_close(j->g));
+}
+void jg_arr(struct jgen *j)
+{
+	JG_CALL(j, yajl_gen_array_open(j->g));
+}
+void jg_arr_end(struct jgen *j)
+{
+	JG_CALL(j, yajl_gen_array_close(j->g));
+}
+void jg_key(struct jgen *j, const char *key)
+{
+	JG_CALL(j, yajl_gen_string(j->g, (const unsigned char *)key, strlen(key)));
+}
+void jg_strn(struct jgen *j, const char *s, size_t len)
+{
+	JG_CALL(j, yajl_gen_string(j->g, (const unsigned char *)s, len));
+}
+void jg_str(struct jgen *j, const char *s)
+{
+	if (!s)
+		jg_null(j);
+	else
+		jg_strn(j, s, strlen(s));
+}
+void jg_int(struct jgen *j, long long v)
+{
+	/* yajl_gen_integer formats with sprintf; a task document has a dozen
+	 * integers, written twice per change (stored and API forms). */
+	char text[24], *p = text + sizeof text;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	JG_CALL(j, yajl_gen_number(j->g, p, (size_t)(text + sizeof text - p)));
+}
+void jg_num(struct jgen *j, double v)
+{
+	/* JSON has no NaN or infinity; a non-finite figure is "unknown". */
+	if (!isfinite(v))
+		jg_null(j);
+	else if (v == floor(v) && fabs(v) < 9e15)
+		jg_int(j, (long long)v);
+	else {
+		/* yajl prints doubles with %.20g, which shows binary noise
+		 * (0.20999999999999999223); ten significant digits are plenty for
+		 * every figure we report. */
+		char txt[32];
+		int n = snprintf(txt, sizeof txt, "%.10g", v);
+		JG_CALL(j, yajl_gen_number(j->g, txt, (size_t)n));
+	}
+}
+void jg_bool(struct jgen *j, bool v)
+{
+	JG_CALL(j, yajl_gen_bool(j->g, v));
+}
+void jg_null(struct jgen *j)
+{
+	JG_CALL(j, yajl_gen_null(j->g));
+}
+
+void jg_value(struct jgen *j, yajl_val v)
+{
+	if (!v || YAJL_IS_NULL(v)) {
+		jg_null(j);
+	} else if (YAJL_IS_STRING(v)) {
+		jg_str(j, YAJL_GET_STRING(v));
+	} else if (YAJL_IS_NUMBER(v)) {
+		/* The original text keeps big integers and exact decimals intact. */
+		const char *txt = YAJL_GET_NUMBER(v);
+		JG_CALL(j, yajl_gen_number(j->g, txt, strlen(txt)));
+	} else if (YAJL_IS_TRUE(v)) {
+		jg_bool(j, true);
+	} else if (YAJL_IS_FALSE(v)) {
+		jg_bool(j, false);
+	} else if (YAJL_IS_OBJECT(v)) {
+		jg_obj(j);
+		for (size_t i = 0; i < v->u.object.len; i++) {
+			jg_key(j, v->u.object.keys[i]);
+			jg_value(j, v->u.object.values[i]);
+		}
+		jg_obj_end(j);
+	} else if (YAJL_IS_ARRAY(v)) {
+		jg_arr(j);
+		for (size_t i = 0; i < v->u.array.len; i++)
+			jg_value(j, v->u.array.values[i]);
+		jg_arr_end(j);
+	}
+}
+
+void jg_kstr(struct jgen *j, const char *key, const char *s)
+{
+	jg_key(j, key);
+	jg_str(j, s);
+}
+void jg_kint(struct jgen *j, const char *key, long long v)
+{
+	jg_key(j, key);
+	jg_int(j, v);
+}
+void jg_knum(struct jgen *j, const char *key, double v)
+{
+	jg_key(j, key);
+	jg_num(j, v);
+}
+void jg_kbool(struct jgen *j, const char *key, bool v)
+{
+	jg_key(j, key);
+	jg_bool(j, v);
+}
+
+int jg_finish(struct jgen *j, struct buf *out)
+{
+	if (j->err)
+		return -1;
+	const unsigned char *p;
+	size_t n;
+	if (yajl_gen_get_buf(j->g, &p, &n) != yajl_gen_status_ok)
+		return -1;
+	buf_add(out, p, n);
+	return 0;
+}

@@ -1,0 +1,77 @@
+/* json: the project's only contact with yajl.
+ *
+ * Parsing is bounded: json_parse() refuses documents over a size, nesting depth or
+ * string length limit, and refuses comments (yajl's tree parser would accept them),
+ * before yajl ever builds a tree. Getters tell "absent" (missing or null) from
+ * "present with the wrong type", so validation can name the field at fault.
+ * The generator records its first error and ignores every call after it, so
+ * serialisers can emit a whole document and check once at the end. */
+#ifndef TASKGATE_JSON_H
+#define TASKGATE_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "base/buf.h"
+
+struct json_limits {
+	size_t max_bytes;
+	unsigned max_depth;
+	size_t max_string;
+};
+
+extern const struct json_limits json_default_limits;
+
+/* Parses text[0..len) (need not be NUL-terminated). On success returns a tree the
+ * caller frees with yajl_tree_free(). On failure returns NULL and writes a
+ * one-line reason into err (which may be NULL). */
+yajl_val json_parse(const char *text, size_t len, const struct json_limits *lim,
+		    struct buf *err);
+
+enum json_rc { JSON_OK = 0, JSON_ABSENT, JSON_WRONG_TYPE };
+
+yajl_val json_get(yajl_val obj, const char *key); /* NULL if absent or obj not an object */
+int json_get_str(yajl_val obj, const char *key, const char **out);
+int json_get_int(yajl_val obj, const char *key, long long *out);
+int json_get_num(yajl_val obj, const char *key, double *out);
+int json_get_bool(yajl_val obj, const char *key, bool *out);
+int json_get_obj(yajl_val obj, const char *key, yajl_val *out);
+int json_get_arr(yajl_val obj, const char *key, yajl_val *out);
+
+/* Convenience reads with a fallback for absent or wrong-typed fields (for reading
+ * our own files, whose schema we wrote). */
+const char *json_str_or(yajl_val obj, const char *key, const char *fallback);
+long long json_int_or(yajl_val obj, const char *key, long long fallback);
+double json_num_or(yajl_val obj, const char *key, double fallback);
+bool json_bool_or(yajl_val obj, const char *key, bool fallback);
+
+struct jgen {
+	yajl_gen g;
+	int err; /* first yajl_gen_status that was not yajl_gen_status_ok, else 0 */
+};
+
+void jg_init(struct jgen *j);
+void jg_free(struct jgen *j);
+void jg_obj(struct jgen *j);
+void jg_obj_end(struct jgen *j);
+void jg_arr(struct jgen *j);
+void jg_arr_end(struct jgen *j);
+void jg_key(struct jgen *j, const char *key);
+void jg_str(struct jgen *j, const char *s); /* NULL emits null */
+void jg_strn(struct jgen *j, const char *s, size_t len);
+void jg_int(struct jgen *j, long long v);
+void jg_num(struct jgen *j, double v);
+void jg_bool(struct jgen *j, bool v);
+void jg_null(struct jgen *j);
+void jg_value(struct jgen *j, yajl_val v); /* deep copy of a parsed value */
+/* key + value shorthands */
+void jg_kstr(struct jgen *j, const char *key, const char *s);
+void jg_kint(struct jgen *j, const char *key, long long v);
+void jg_knum(struct jgen *j, const char *key, double v);
+void jg_kbool(struct jgen *j, const char *key, bool v);
+/* Appends the generated text to out; returns 0, or -1 if any call failed. */
+int jg_finish(struct jgen *j, struct buf *out);
+
+#endif

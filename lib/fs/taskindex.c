@@ -1,0 +1,242 @@
+#include "fs/taskindex.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "fs/store.h"
+
+#define PRIO_OFFSET 500000 /* priorities are -1000..1000; names must sort high first */
+
+static void index_path(char *out, size_t n, const char *sub, const char *name)
+{
+	snprintf(out, n, "%s/%s%s%s", store_root(), sub, name ? "/" : "", name ? name : "");
+}
+
+int tindex_queue_add(struct task *t)
+{
+	char dir[PATH_MAX];
+	snprintf(t->queue_key, sizeof t->queue_key, "%06d-%013lld-%013lld-%s",
+		 PRIO_OFFSET - t->priority, (long long)t->queued_at,
+		 (long long)t->next_attempt_at, t->id);
+	index_path(dir, sizeof dir, "queue", NULL);
+	return store_touch_entry(dir, t->queue_key);
+}
+
+void tindex_queue_remove(const char *key)
+{
+	char path[PATH_MAX];
+	if (!key || !*key || strchr(key, '/'))
+		return;
+	index_path(path, sizeof path, "queue", key);
+	/* No directory fsync: a removal lost in a crash only leaves a stale hint. */
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("queue: cannot remove %s: %s", key, strerror(errno));
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct tindex_entry *)a)->key, ((const struct tindex_entry *)b)->key);
+}
+
+static bool parse_queue_name(const char *name, void *elem, const void *arg)
+{
+	struct tindex_entry *e = elem;
+	int prio;
+	long long queued, not_before;
+	int used = 0;
+	if (strlen(name) >= sizeof e->key ||
+	    sscanf(name, "%6d-%13lld-%13lld-%n", &prio, &queued, &not_before, &used) != 3 ||
+	    used == 0)
+		return false;
+	const char *id = name + used;
+	if (!store_id_valid(id) || strlen(id) > TASK_ID_LEN)
+		return false;
+	snprintf(e->key, sizeof e->key, "%s", name);
+	snprintf(e->id, sizeof e->id, "%s", id);
+	e->not_before = not_before;
+	return true;
+}
+
+size_t tindex_queue_list(struct tindex_entry **out, size_t max)
+{
+	char dir[PATH_MAX];
+	size_t n;
+	index_path(dir, sizeof dir, "queue", NULL);
+	/* Read everything, then sort: readdir order is arbitrary, and the head of the
+	 * queue can be anywhere in it. The bound protects memory, not order. */
+	*out = store_dir_sorted(dir, sizeof **out, 100000, parse_queue_name, NULL, cmp_entry, &n);
+	return n > max ? max : n;
+}
+
+size_t tindex_queue_depth(void)
+{
+	char dir[PATH_MAX];
+	index_path(dir, sizeof dir, "queue", NULL);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+bool tindex_queue_empty(void)
+{
+	char dir[PATH_MAX];
+	index_path(dir, sizeof dir, "queue", NULL);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	/* getdents64 with a small buffer: readdir() would fill 32 KiB (a thousand
+	 * names) to answer a yes/no question. */
+	char ents[512];
+	bool empty = true;
+	for (int calls = 0; empty && calls < 1000000; calls++) {
+		ssize_t n = getdents64(fd, ents, sizeof ents);
+		if (n <= 0)
+			break;
+		for (ssize_t off = 0; off < n && empty;) {
+			const struct dirent64 *de = (const struct dirent64 *)(ents + off);
+			empty = de->d_name[0] == '.';
+			off += de->d_reclen;
+		}
+	}
+	close(fd);
+	return empty;
+}
+
+int tindex_active_add(const char *id)
+{
+	char dir[PATH_MAX];
+	index_path(dir, sizeof dir, "active", NULL);
+	return store_touch_entry(dir, id);
+}
+
+void tindex_active_remove(const char *id)
+{
+	char path[PATH_MAX];
+	if (!store_id_valid(id))
+		return;
+	index_path(path, sizeof path, "active", id);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("active: cannot remove %s: %s", id, strerror(errno));
+}
+
+int tindex_active_each(int (*fn)(const char *id, void *arg), void *arg)
+{
+	char dir[PATH_MAX];
+	index_path(dir, sizeof dir, "active", NULL);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int rc = 0;
+	struct dirent *de;
+	while (rc == 0 && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && store_id_valid(de->d_name))
+			rc = fn(de->d_name, arg);
+	closedir(d);
+	return rc;
+}
+
+static void hour_name(int64_t ms, char out[16])
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	strftime(out, 16, "%Y%m%d%H", &tm);
+}
+
+int tindex_created_add(const char *id, int64_t created_at)
+{
+	char hour[16], sub[64], dir[PATH_MAX], name[96];
+	hour_name(created_at, hour);
+	snprintf(sub, sizeof sub, "created/%s", hour);
+	index_path(dir, sizeof dir, sub, NULL);
+	snprintf(name, sizeof name, "%013lld-%s", (long long)created_at, id);
+	return store_touch_entry(dir, name);
+}
+
+void tindex_created_remove(const char *id, int64_t created_at)
+{
+	char hour[16], path[PATH_MAX];
+	hour_name(created_at, hour);
+	snprintf(path, sizeof path, "%s/created/%s/%013lld-%s", store_root(), hour,
+		 (long long)created_at, id);
+	unlink(path);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+static bool dup_name(const char *name, void *elem, const void *arg)
+{
+	char *c = strdup(name);
+	if (!c)
+		abort();
+	*(char **)elem = c;
+	return true;
+}
+
+/* Names in dir (skipping dot files), sorted newest first; caller frees. */
+static size_t list_desc(const char *dir, char ***out)
+{
+	size_t n;
+	*out = store_dir_sorted(dir, sizeof **out, 1000000, dup_name, NULL, cmp_desc, &n);
+	return n;
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+size_t tindex_created_page(const char *cursor, char (*ids)[TASK_ID_LEN + 1], size_t max,
+			   char *cursor_out, size_t cursor_len)
+{
+	char dir[PATH_MAX], key[160];
+	char **hours;
+	size_t nh, got = 0;
+	index_path(dir, sizeof dir, "created", NULL);
+	nh = list_desc(dir, &hours);
+	cursor_out[0] = '\0';
+	for (size_t h = 0; h < nh && got < max; h++) {
+		/* Whole hours newer than the cursor's hour were returned already. */
+		if (cursor && *cursor && strncmp(hours[h], cursor, strlen(hours[h])) > 0)
+			continue;
+		char sub[PATH_MAX];
+		snprintf(sub, sizeof sub, "%s/%s", dir, hours[h]);
+		char **names;
+		size_t nn = list_desc(sub, &names);
+		for (size_t i = 0; i < nn && got < max; i++) {
+			snprintf(key, sizeof key, "%s/%s", hours[h], names[i]);
+			if (cursor && *cursor && strcmp(key, cursor) >= 0)
+				continue;
+			const char *dash = strchr(names[i], '-');
+			if (!dash || !store_id_valid(dash + 1) || strlen(dash + 1) > TASK_ID_LEN)
+				continue;
+			snprintf(ids[got], TASK_ID_LEN + 1, "%s", dash + 1);
+			snprintf(cursor_out, cursor_len, "%s", key);
+			got++;
+		}
+		free_names(names, nn);
+	}
+	free_names(hours, nh);
+	return got;
+}

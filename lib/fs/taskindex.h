@@ -1,0 +1,56 @@
+/* taskindex: the small folders that let dispatch, the sweep and listings avoid
+ * reading every task ever stored.
+ *
+ *   queue/<prio>-<queuedAt>-<notBefore>-<id>   QUEUED (and PENDING) tasks; the names
+ *                                             sort by priority (high first), then
+ *                                             FIFO; notBefore holds back retries
+ *   active/<id>                                PROCESSING tasks (the sweep's work list)
+ *   created/<YYYYMMDDHH>/<createdAt>-<id>      every task by creation hour (listings,
+ *                                             retention)
+ *
+ * Entries are empty files and only hints: the task file is the truth. Crash order
+ * keeps hints conservative: an entry is written (durably) before the task moves
+ * into the state it indexes, and removed after the task has left it, so a crash
+ * leaves at worst a stale entry, which readers check and drop. */
+#ifndef TASKGATE_TASKINDEX_H
+#define TASKGATE_TASKINDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/task.h"
+
+/* Sets t->queue_key from t's priority, queued_at, next_attempt_at and id, and
+ * writes the entry. 0 or a STORE_ code. */
+int tindex_queue_add(struct task *t);
+/* Removes the entry named key (no error if already gone). */
+void tindex_queue_remove(const char *key);
+
+struct tindex_entry {
+	char key[128];
+	char id[TASK_ID_LEN + 1];
+	int64_t not_before;
+};
+/* Reads up to max queue entries in dispatch order; returns how many (caller frees
+ * *out). */
+size_t tindex_queue_list(struct tindex_entry **out, size_t max);
+size_t tindex_queue_depth(void);
+/* True when no entry waits: stops at the first name, so it costs the same for a
+ * queue of ten entries or a million. */
+bool tindex_queue_empty(void);
+
+int tindex_active_add(const char *id);
+void tindex_active_remove(const char *id);
+/* Calls fn for each active id; stops when fn returns non-zero. */
+int tindex_active_each(int (*fn)(const char *id, void *arg), void *arg);
+
+int tindex_created_add(const char *id, int64_t created_at);
+void tindex_created_remove(const char *id, int64_t created_at);
+/* Up to max task ids newest first, strictly older than the cursor (a key returned
+ * by a previous call, "" for the start). cursor_out receives the key of the last
+ * id returned (for the next page). Returns how many ids were written. */
+size_t tindex_created_page(const char *cursor, char (*ids)[TASK_ID_LEN + 1], size_t max,
+			   char *cursor_out, size_t cursor_len);
+
+#endif

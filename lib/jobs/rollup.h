@@ -1,0 +1,118 @@
+/* rollup: folding finished hours of the event log into hourly documents and running
+ * totals (the TaskInstanceStats' storage).
+ *
+ *   stats/events/<H>.jsonl   raw events of hour H (lib/events.c appends)
+ *   stats/hourly/<H>.json    the folded hour: counts, histograms, status time, the
+ *                            servers' state at the hour's end, and "source": the
+ *                            byte size of the events file it was folded from
+ *   stats/totals.json        "folded": {H: bytes} and the sum of those hours' documents
+ *
+ * An hour is folded once it is finished: its end lies more than graceSeconds (config
+ * "stats", default 120) in the past, so writers that stamped an event just before the
+ * hour ended have long finished appending.
+ *
+ * Invariants (what makes a run idempotent and a crash harmless):
+ *   I1 totals.agg == the sum of the documents of the hours listed in totals.folded;
+ *   I2 the document of a listed hour is never rewritten while it is listed.
+ * A first fold writes the hour's document (atomically), then totals. A crash between
+ * the two leaves a document that totals does not list: the next run adds it
+ * ("recovered") instead of folding the hour again. A listed hour whose events file has
+ * grown since (a late writer) is re-folded: first totals without it (recomputed from
+ * the other documents), then the new document, then totals with it. totals.json
+ * missing or unreadable is rebuilt from the documents. Nothing is ever counted twice
+ * or lost, whatever instant a crash (or kill -9) hits; `taskgate-rollup --check`
+ * recomputes I1 from the documents and reports any difference.
+ *
+ * Each document carries the servers' state at its end; the next hour's status time
+ * starts from the latest earlier document's state. Raw event files of folded hours
+ * are deleted after eventsRetentionDays (config "stats", default 30; 0 keeps them);
+ * while they exist, queries over part of an hour are exact to the millisecond. */
+#ifndef TASKGATE_ROLLUP_H
+#define TASKGATE_ROLLUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "stats/stats.h"
+
+#define ROLLUP_JOB "rollup"
+
+struct rollup_folded {
+	int64_t hour;
+	uint64_t bytes; /* size of the events file when it was folded (0: none) */
+};
+
+struct rollup_totals {
+	struct rollup_folded *f; /* ascending */
+	size_t n, cap;
+	struct stats_agg agg;
+};
+
+struct rollup_doc {
+	int64_t hour;
+	uint64_t bytes, lines, bad;
+	struct stats_agg agg;	  /* with status time */
+	struct stats_state state; /* at the hour's end */
+};
+
+void rollup_totals_free(struct rollup_totals *t);
+/* STORE_OK, STORE_NOENT (empty totals), STORE_CORRUPT (empty totals, logged). */
+int rollup_totals_load(struct rollup_totals *t);
+/* The folded record of hour, or NULL. */
+const struct rollup_folded *rollup_totals_find(const struct rollup_totals *t, int64_t hour);
+void rollup_totals_to_json(const struct rollup_totals *t, struct jgen *g);
+
+void rollup_doc_free(struct rollup_doc *d);
+int rollup_doc_load(int64_t hour, struct rollup_doc *d);
+void rollup_doc_to_json(const struct rollup_doc *d, struct jgen *g);
+/* Folds the raw lines text[0..len) of hour into d (status time over the whole hour
+ * from start, which may be NULL). Pure. */
+void rollup_doc_build(int64_t hour, const char *text, size_t len, const struct stats_state *start,
+		      struct rollup_doc *d);
+
+struct rollup_opts {
+	int64_t now;	   /* 0: the clock */
+	int grace_s;	   /* -1: config stats.graceSeconds (default 120) */
+	int max_hours;	   /* fold at most this many hours in one run (0: all) */
+	int keep_days;	   /* -1: config stats.eventsRetentionDays (default 30); 0 keeps */
+	int64_t budget_ms; /* stop folding after this long (0: no limit) */
+};
+#define ROLLUP_OPTS_DEFAULT                                                                        \
+	{                                                                                          \
+		0, -1, 0, -1, 0                                                                    \
+	}
+
+struct rollup_result {
+	int folded;    /* hours folded for the first time */
+	int refolded;  /* hours folded again after their events file grew */
+	int recovered; /* documents a crashed run had written, now counted */
+	int pending;   /* finished hours left for the next run (bounds) */
+	int removed;   /* raw event files deleted by retention */
+	bool rebuilt;  /* totals were recomputed from the documents */
+	uint64_t lines, bad;
+	int errors; /* files that could not be written or read (logged) */
+};
+
+/* One run (the caller holds the run lock). 0, or -1 when the state could not be
+ * written (r->errors > 0; what was written is consistent). */
+int rollup_run(const struct rollup_opts *o, struct rollup_result *r);
+/* Recomputes the sum of the listed hours' documents and compares it with totals.
+ * 0 consistent, 1 not (differences described in report), -1 unreadable. */
+int rollup_check(struct buf *report);
+/* Rewrites totals.json from the documents. 0 or -1. */
+int rollup_rebuild(void);
+
+/* For tests: when set, called at each point where a crash must be harmless
+ * ("unlisted": totals without the hours to re-fold were written; "document": one
+ * hour's document was written; "totals": before the final totals are written). A
+ * test's forked child _exit()s there to simulate kill -9. */
+extern void (*rollup_crash_hook)(const char *point);
+
+/* After a request has been answered: when the rollup is overdue (config
+ * piggyback.rollupSeconds, default 300; nothing when piggyback.enabled is false) and
+ * nobody runs it, one bounded run (6 hours, about a second) plus the alert rules
+ * (at most 3 webhook POSTs of 2 s), under the run lock. */
+void rollup_piggyback(void);
+
+#endif

@@ -1,0 +1,294 @@
+#include "jobs/sweep.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sched/backend.h"
+#include "model/config.h"
+#include "sched/dispatch.h"
+#include "jobs/health.h"
+#include "fs/journal.h"
+#include "base/log.h"
+#include "model/server.h"
+#include "fs/store.h"
+#include "fs/taskindex.h"
+#include "base/util.h"
+
+void sweep_defaults(struct sweep_opts *o)
+{
+	o->max_timeouts = 500;
+	o->max_dispatch = 200;
+	o->max_removals = 5000;
+	o->budget_ms = 20000;
+}
+
+/* ---- 1. timeouts ---- */
+
+struct timeout_ctx {
+	const struct sweep_opts *o;
+	struct sweep_summary *s;
+	int64_t until, margin_ms;
+};
+
+static void cancel_on_backend(const char *server_id, const char *task_id, int attempt)
+{
+	struct server srv;
+	char pid[64];
+	if (server_load(server_id, &srv) != STORE_OK)
+		return;
+	snprintf(pid, sizeof pid, "%s-%d", task_id, attempt);
+	backend_cancel(&srv, pid);
+	server_free(&srv);
+}
+
+static int check_deadline(const char *id, void *arg)
+{
+	struct timeout_ctx *c = arg;
+	yajl_val doc;
+	if (task_load_doc(id, &doc) != STORE_OK) {
+		tindex_active_remove(id);
+		return 0;
+	}
+	struct task t;
+	task_from_doc(doc, &t);
+	struct task_attempt *a = task_current_attempt(&t);
+	if (t.status != TASK_PROCESSING || !a) {
+		/* Written before the task became PROCESSING, removed after it left: a
+		 * task in any other state here is a leftover hint. Give a dispatch in
+		 * progress a moment before dropping it. */
+		if (now_ms() - t.updated_at > 10000)
+			tindex_active_remove(id);
+	} else {
+		c->s->active++;
+		if (t.deadline && now_ms() > t.deadline + c->margin_ms &&
+		    (!c->o->max_timeouts || c->s->timed_out < c->o->max_timeouts) &&
+		    mono_ms() < c->until) {
+			char why[160], server_id[65];
+			int attempt = a->n;
+			snprintf(server_id, sizeof server_id, "%s", a->server_id);
+			snprintf(why, sizeof why, "no result from %s within %d s", server_id,
+				 t.timeout_s);
+			struct end_request end = {.attempt = attempt, .kind = END_TIMEOUT,
+						  .error = why};
+			struct buf after = BUF_INIT;
+			if (dispatch_end_attempt(id, &end, &after) == END_DONE) {
+				c->s->timed_out++;
+				yajl_val now_doc = json_parse(after.data, after.len, NULL, NULL);
+				if (now_doc && strcmp(json_str_or(now_doc, "status", ""), "FAILED") == 0)
+					c->s->failed++;
+				if (now_doc)
+					yajl_tree_free(now_doc);
+				log_info("task %s attempt %d timed out on %s", id, attempt, server_id);
+				health_record_passive(server_id, false, 0);
+				cancel_on_backend(server_id, id, attempt);
+			}
+			buf_free(&after);
+		}
+	}
+	task_free(&t);
+	yajl_tree_free(doc);
+	return 0;
+}
+
+/* ---- 4. stale servers ---- */
+
+struct stale_arg {
+	int64_t now, stale_ms;
+	bool marked;
+};
+
+static int mark_offline_edit(struct server *s, void *arg)
+{
+	struct stale_arg *a = arg;
+	int64_t alive = s->last_heartbeat;
+	if (s->last_success_at > alive)
+		alive = s->last_success_at;
+	if (s->registered_at > alive)
+		alive = s->registered_at;
+	if (s->health == HEALTH_OFFLINE || a->now - alive <= a->stale_ms)
+		return STORE_UNCHANGED;
+	s->health = HEALTH_OFFLINE;
+	s->status_since = a->now;
+	s->check_counter = 0;
+	a->marked = true;
+	return STORE_OK;
+}
+
+struct server_ctx {
+	struct sweep_summary *s;
+	int64_t now, stale_ms, remove_ms;
+};
+
+static int check_server(const char *id, void *arg)
+{
+	struct server_ctx *c = arg;
+	struct server srv;
+	if (server_load(id, &srv) != STORE_OK)
+		return 0;
+	int64_t alive = srv.last_heartbeat;
+	if (srv.last_success_at > alive)
+		alive = srv.last_success_at;
+	if (srv.registered_at > alive)
+		alive = srv.registered_at;
+	bool stale = c->now - alive > c->stale_ms;
+	bool expired = c->now - alive > c->remove_ms;
+	int load = srv.current_load;
+	server_free(&srv);
+	if (expired && load == 0) {
+		if (store_remove("servers", id) == STORE_OK) {
+			c->s->unregistered++;
+			log_warn("server %s unregistered: no sign of life for %lld s", id,
+				 (long long)((c->now - alive) / 1000));
+		}
+		return 0;
+	}
+	if (stale) {
+		struct stale_arg a = {c->now, c->stale_ms, false};
+		if (server_update(id, mark_offline_edit, &a, NULL) == STORE_OK && a.marked) {
+			c->s->offline++;
+			log_warn("server %s offline: no heartbeat or passing check for %lld s", id,
+				 (long long)((c->now - alive) / 1000));
+		}
+	}
+	return 0;
+}
+
+/* ---- 5. retention ---- */
+
+static bool remove_expired_task(const char *id, int64_t cutoff)
+{
+	yajl_val doc;
+	if (task_load_doc(id, &doc) != STORE_OK)
+		return true; /* gone already: the index entry can go too */
+	bool finished = false;
+	int st = task_status_from_name(json_str_or(doc, "status", ""));
+	int64_t done_at = json_int_or(doc, "completedAt", 0);
+	const char *key = json_str_or(doc, "idempotencyKey", NULL);
+	if (st >= 0 && task_status_terminal((enum task_status)st) && done_at && done_at < cutoff) {
+		if (key) {
+			char kid[65];
+			sha256_hex(key, strlen(key), kid);
+			store_remove("idempotency", kid);
+		}
+		finished = store_remove("tasks", id) == STORE_OK;
+	}
+	yajl_tree_free(doc);
+	return finished;
+}
+
+static void retention(const struct sweep_opts *o, struct sweep_summary *s, int64_t until)
+{
+	int days = (int)config_sect_int("sweep", "retentionDays", 7, 1, 3650);
+	int64_t cutoff = now_ms() - (int64_t)days * 86400000;
+	char cutoff_hour[16], dir[PATH_MAX];
+	time_t cs = (time_t)(cutoff / 1000);
+	struct tm tm;
+	gmtime_r(&cs, &tm);
+	strftime(cutoff_hour, sizeof cutoff_hour, "%Y%m%d%H", &tm);
+	snprintf(dir, sizeof dir, "%s/created", store_root());
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	/* Only hours wholly older than the cutoff are opened: history costs nothing
+	 * until it expires. */
+	while ((de = readdir(d)) != NULL && s->removed < o->max_removals && mono_ms() < until) {
+		if (de->d_name[0] == '.' || strlen(de->d_name) != 10 ||
+		    strcmp(de->d_name, cutoff_hour) >= 0)
+			continue;
+		char hour_dir[PATH_MAX];
+		snprintf(hour_dir, sizeof hour_dir, "%s/%s", dir, de->d_name);
+		DIR *h = opendir(hour_dir);
+		if (!h)
+			continue;
+		struct dirent *e;
+		bool kept = false;
+		while ((e = readdir(h)) != NULL) {
+			if (e->d_name[0] == '.')
+				continue;
+			const char *dash = strchr(e->d_name, '-');
+			if (s->removed >= o->max_removals || mono_ms() >= until || !dash ||
+			    !remove_expired_task(dash + 1, cutoff)) {
+				kept = true;
+				continue;
+			}
+			char entry[PATH_MAX];
+			snprintf(entry, sizeof entry, "%s/%s", hour_dir, e->d_name);
+			unlink(entry);
+			s->removed++;
+		}
+		closedir(h);
+		if (!kept) {
+			char proto[PATH_MAX + 16];
+			snprintf(proto, sizeof proto, "%s/" STORE_ENTRY_PROTO, hour_dir);
+			unlink(proto);
+			rmdir(hour_dir);
+		}
+	}
+	closedir(d);
+}
+
+/* ---- the run ---- */
+
+int sweep_run(const struct sweep_opts *o, struct sweep_summary *s)
+{
+	int64_t start = mono_ms();
+	int64_t until = start + o->budget_ms;
+	memset(s, 0, sizeof *s);
+	/* Regular checkpoints keep replay short after a crash and make every record
+	 * older than the retention below redundant, so no replay can bring back a
+	 * task it removes (retention is counted in days, checkpoints in seconds). */
+	if (journal_checkpoint_every(config_int("journalCheckpointSeconds", 60, 1, 3600) * 1000) <
+	    0)
+		log_error("sweep: journal checkpoint failed");
+
+	struct timeout_ctx tc = {o, s, until,
+				 config_sect_int("sweep", "clockMarginMs", 2000, 0, 600000)};
+	tindex_active_each(check_deadline, &tc);
+
+	s->corrected = dispatch_rebuild_load();
+
+	if (mono_ms() < until) {
+		int left = (int)(until - mono_ms());
+		s->dispatched = dispatch_drain(o->max_dispatch, left);
+	}
+
+	struct server_ctx sc = {
+		s, now_ms(),
+		config_sect_int("sweep", "staleAfterSeconds", 600, 10, 86400 * 30) * 1000,
+		config_sect_int("sweep", "removeAfterSeconds", 7 * 86400, 60, 86400 * 365) * 1000,
+	};
+	if (sc.remove_ms < sc.stale_ms)
+		sc.remove_ms = sc.stale_ms;
+	store_list("servers", check_server, &sc);
+
+	retention(o, s, until);
+	store_clean_temp("servers", 3600);
+	store_clean_temp(STORE_ROOT, 3600);
+
+	s->queued = (int)tindex_queue_depth();
+	s->elapsed_ms = mono_ms() - start;
+	return 0;
+}
+
+int sweep_summary_exit(const struct sweep_summary *s)
+{
+	return s->corrected ? 1 : 0;
+}
+
+void sweep_summary_line(const struct sweep_summary *s, int code, char *out, size_t n)
+{
+	static const char *const words[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+	snprintf(out, n,
+		 "TASKGATE SWEEP %s - %d active, %d timed out, %d failed, %d dispatched, %d "
+		 "queued, %d load corrections | active=%d timed_out=%d failed=%d dispatched=%d "
+		 "queued=%d corrected=%d offline=%d unregistered=%d removed=%d elapsed_ms=%lld",
+		 words[code & 3], s->active, s->timed_out, s->failed, s->dispatched, s->queued,
+		 s->corrected, s->active, s->timed_out, s->failed, s->dispatched, s->queued,
+		 s->corrected, s->offline, s->unregistered, s->removed, s->elapsed_ms);
+}

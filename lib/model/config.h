@@ -1,0 +1,40 @@
+/* config: where the state tree is and what $STATE_DIR/config.json says.
+ *
+ * The state directory comes from STATE_DIR in the environment at start-up, else
+ * from TASKGATE_STATE_DIR fixed at build time. config.json is re-read when its
+ * mtime or size changes, so an operator's edit takes effect on the next request
+ * without restarting the FastCGI processes. Unknown keys are ignored; missing keys
+ * take the documented defaults. */
+#ifndef TASKGATE_CONFIG_H
+#define TASKGATE_CONFIG_H
+
+#include <stdbool.h>
+
+#include "base/json.h"
+
+const char *config_state_dir(void);
+/* Loads config.json if it changed since the last call; 0, or -1 when the file is
+ * missing or broken (the previous good copy, if any, stays in use). */
+int config_refresh(void);
+/* The parsed document (may be NULL before the first good load). */
+yajl_val config_doc(void);
+
+const char *config_str(const char *key, const char *fallback);
+long long config_int(const char *key, long long fallback, long long min, long long max);
+double config_num(const char *key, double fallback, double min, double max);
+bool config_bool(const char *key, bool fallback);
+/* Reads key inside the object at section (e.g. "health", "rise"). */
+long long config_sect_int(const char *section, const char *key, long long fallback,
+			  long long min, long long max);
+double config_sect_num(const char *section, const char *key, double fallback, double min,
+		       double max);
+
+/* Creates the state tree and, when missing, config.json with the given tokens
+ * (generated when NULL: printed on stdout, the only time they are shown). Tokens
+ * are stored as "sha256:<hex>". Returns 0 or -1. */
+int config_init_tree(const char *admin_token, const char *client_token,
+		     const char *public_url);
+
+void config_free(void);
+
+#endif

@@ -1,0 +1,514 @@
+#include "model/server.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fs/store.h"
+#include "base/util.h"
+
+#define NAME_MAX_LEN 128
+#define URL_MAX_LEN 2048
+#define LABEL_MAX_LEN 64
+#define LABELS_MAX 64
+
+static const char *const protocol_names[] = {"cog", "http-json"};
+static const char *const health_names[] = {"online", "degraded", "offline"};
+
+const char *server_protocol_name(enum server_protocol p)
+{
+	return protocol_names[p];
+}
+
+const char *server_health_name(enum server_health h)
+{
+	return health_names[h];
+}
+
+const char *server_status(const struct server *s)
+{
+	return s->maintenance ? "maintenance" : health_names[s->health];
+}
+
+static char *xstrdup(const char *s)
+{
+	char *c = strdup(s ? s : "");
+	if (!c)
+		abort();
+	return c;
+}
+
+const char *server_url_problem(const char *url)
+{
+	if (strlen(url) > URL_MAX_LEN)
+		return "is longer than 2048 characters";
+	/* libcurl's parser repairs "http:/x" and "http:///x" into a URL with another
+	 * host; insist on scheme://authority as written. */
+	size_t scheme_len = strncasecmp(url, "https://", 8) == 0 ? 8
+			    : strncasecmp(url, "http://", 7) == 0 ? 7
+							       : 0;
+	if (!scheme_len)
+		return "must be an absolute http:// or https:// URL";
+	const char *auth_end = url + scheme_len + strcspn(url + scheme_len, "/?#");
+	if (auth_end == url + scheme_len)
+		return "has no host";
+	if (memchr(url + scheme_len, '@', (size_t)(auth_end - url - scheme_len)))
+		return "must not carry credentials (they would be shown to every client)";
+	CURLU *h = curl_url();
+	if (!h)
+		abort();
+	const char *why = NULL;
+	char *scheme = NULL, *host = NULL;
+	if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK)
+		why = "is not a valid absolute URL";
+	else if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		 (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+		why = "must use http or https";
+	else if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
+		why = "has no host";
+	else if (strpbrk(url, " \t\r\n"))
+		why = "contains white space";
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(h);
+	return why;
+}
+
+static int get_url(yajl_val obj, const char *key, const char *field, bool required,
+		   char **out, struct verr *e)
+{
+	const char *s;
+	int rc = json_get_str(obj, key, &s);
+	if (rc == JSON_ABSENT) {
+		if (required)
+			return verr_set(e, field, "%s is required", field);
+		return 0;
+	}
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, field, "%s must be a string", field);
+	const char *why = server_url_problem(s);
+	if (why)
+		return verr_set(e, field, "%s %s", field, why);
+	*out = xstrdup(s);
+	return 0;
+}
+
+static int get_labels(yajl_val obj, const char *key, const char *field, struct strlist *out,
+		      struct verr *e)
+{
+	yajl_val arr;
+	int rc = json_get_arr(obj, key, &arr);
+	if (rc == JSON_ABSENT)
+		return 0;
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, field, "%s must be an array of strings", field);
+	if (arr->u.array.len > LABELS_MAX)
+		return verr_set(e, field, "%s has more than %d entries", field, LABELS_MAX);
+	for (size_t i = 0; i < arr->u.array.len; i++) {
+		yajl_val v = arr->u.array.values[i];
+		if (!YAJL_IS_STRING(v))
+			return verr_set(e, field, "%s[%zu] must be a string", field, i);
+		const char *s = YAJL_GET_STRING(v);
+		size_t n = strlen(s);
+		if (n == 0 || n > LABEL_MAX_LEN)
+			return verr_set(e, field, "%s[%zu] must be 1 to %d characters", field, i,
+					LABEL_MAX_LEN);
+		for (size_t c = 0; c < n; c++)
+			if ((unsigned char)s[c] < 0x20)
+				return verr_set(e, field, "%s[%zu] contains a control character",
+						field, i);
+		if (!strlist_has(out, s))
+			strlist_add(out, s);
+	}
+	return 0;
+}
+
+static int get_bool(yajl_val obj, const char *key, const char *field, bool *out,
+		    struct verr *e)
+{
+	int rc = json_get_bool(obj, key, out);
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, field, "%s must be true or false", field);
+	return 0;
+}
+
+static void server_defaults(struct server *s)
+{
+	memset(s, 0, sizeof *s);
+	s->protocol = PROTO_HTTP_JSON;
+	s->max_concurrent = 1;
+	s->weight = 1;
+	/* A registered server is trusted until checks say otherwise (HAProxy starts
+	 * servers up); the counter sits at the top so one failed check does not drop it. */
+	s->health = HEALTH_ONLINE;
+	s->health_score = 100;
+	s->check_counter = -1; /* "at the top", resolved by the health module */
+}
+
+static int validate(yajl_val body, struct server *s, struct verr *e)
+{
+	const char *str;
+	int rc;
+
+	if (!body || !YAJL_IS_OBJECT(body))
+		return verr_set(e, "", "the body must be a JSON object");
+
+	rc = json_get_str(body, "id", &str);
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, "id", "id must be a string");
+	if (rc == JSON_OK) {
+		if (!store_id_valid(str))
+			return verr_set(e, "id",
+					"id must be 1 to 64 characters of letters, digits, '-' "
+					"and '_', starting with a letter or digit");
+		snprintf(s->id, sizeof s->id, "%s", str);
+	} else {
+		uuid_new(s->id);
+	}
+
+	rc = json_get_str(body, "name", &str);
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, "name", "name must be a string");
+	if (rc == JSON_OK && (strlen(str) == 0 || strlen(str) > NAME_MAX_LEN))
+		return verr_set(e, "name", "name must be 1 to %d characters", NAME_MAX_LEN);
+	s->name = xstrdup(rc == JSON_OK ? str : s->id);
+
+	rc = json_get_str(body, "protocol", &str);
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, "protocol", "protocol must be a string");
+	if (rc == JSON_OK) {
+		if (strcmp(str, "cog") == 0)
+			s->protocol = PROTO_COG;
+		else if (strcmp(str, "http-json") == 0)
+			s->protocol = PROTO_HTTP_JSON;
+		else
+			return verr_set(e, "protocol", "protocol must be \"cog\" or \"http-json\"");
+	}
+
+	yajl_val ep;
+	rc = json_get_obj(body, "endpoints", &ep);
+	if (rc == JSON_ABSENT)
+		return verr_set(e, "endpoints", "endpoints is required");
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, "endpoints", "endpoints must be an object");
+	if (get_url(ep, "predict", "endpoints.predict", true, &s->predict_url, e) < 0 ||
+	    get_url(ep, "health", "endpoints.health", true, &s->health_url, e) < 0 ||
+	    get_url(ep, "metrics", "endpoints.metrics", false, &s->metrics_url, e) < 0)
+		return -1;
+
+	yajl_val caps = NULL;
+	rc = json_get_obj(body, "capabilities", &caps);
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, "capabilities", "capabilities must be an object");
+	if (verr_opt_int(caps, "maxConcurrent", "capabilities.maxConcurrent", 1, 10000,
+			 &s->max_concurrent, e) < 0 ||
+	    get_labels(caps, "supportedModels", "capabilities.supportedModels", &s->models, e) < 0 ||
+	    get_bool(caps, "async", "capabilities.async", &s->async, e) < 0 ||
+	    get_bool(caps, "callback", "capabilities.callback", &s->callback, e) < 0)
+		return -1;
+	/* Cog always answers asynchronously through its webhook. */
+	if (s->protocol == PROTO_COG)
+		s->async = s->callback = true;
+
+	if (verr_opt_int(body, "weight", NULL, 1, 1000, &s->weight, e) < 0 ||
+	    verr_opt_int(body, "priority", NULL, -1000, 1000, &s->priority, e) < 0 ||
+	    get_labels(body, "groups", "groups", &s->groups, e) < 0 ||
+	    get_labels(body, "tags", "tags", &s->tags, e) < 0)
+		return -1;
+
+	rc = json_get_str(body, "callbackToken", &str);
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, "callbackToken", "callbackToken must be a string");
+	if (rc == JSON_OK) {
+		if (strlen(str) < 16 || strlen(str) > 256)
+			return verr_set(e, "callbackToken",
+					"callbackToken must be 16 to 256 characters");
+		char hex[65];
+		sha256_hex(str, strlen(str), hex);
+		snprintf(s->callback_token_hash, sizeof s->callback_token_hash, "sha256:%s",
+			 hex);
+	}
+	return 0;
+}
+
+int server_from_request(yajl_val body, struct server *s, struct verr *e)
+{
+	server_defaults(s);
+	int64_t now = now_ms();
+	s->registered_at = s->last_heartbeat = s->status_since = now;
+	if (validate(body, s, e) < 0) {
+		server_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+static enum server_health health_from_name(const char *n)
+{
+	for (int i = 0; i < 3; i++)
+		if (strcmp(n, health_names[i]) == 0)
+			return (enum server_health)i;
+	return HEALTH_OFFLINE;
+}
+
+void server_from_doc(yajl_val doc, struct server *s)
+{
+	server_defaults(s);
+	snprintf(s->id, sizeof s->id, "%s", json_str_or(doc, "id", ""));
+	s->name = xstrdup(json_str_or(doc, "name", s->id));
+	s->protocol = strcmp(json_str_or(doc, "protocol", ""), "cog") == 0 ? PROTO_COG
+									     : PROTO_HTTP_JSON;
+	yajl_val ep = json_get(doc, "endpoints");
+	s->predict_url = xstrdup(json_str_or(ep, "predict", ""));
+	s->health_url = xstrdup(json_str_or(ep, "health", ""));
+	const char *m = json_str_or(ep, "metrics", NULL);
+	s->metrics_url = m ? xstrdup(m) : NULL;
+	yajl_val caps = json_get(doc, "capabilities");
+	s->max_concurrent = (int)json_int_or(caps, "maxConcurrent", 1);
+	strlist_from_json(&s->models, json_get(caps, "supportedModels"));
+	s->async = json_bool_or(caps, "async", false);
+	s->callback = json_bool_or(caps, "callback", false);
+	s->weight = (int)json_int_or(doc, "weight", 1);
+	s->priority = (int)json_int_or(doc, "priority", 0);
+	strlist_from_json(&s->groups, json_get(doc, "groups"));
+	strlist_from_json(&s->tags, json_get(doc, "tags"));
+	snprintf(s->callback_token_hash, sizeof s->callback_token_hash, "%s",
+		 json_str_or(doc, "callbackTokenHash", ""));
+	s->maintenance = json_bool_or(doc, "maintenance", false);
+	s->health = health_from_name(json_str_or(doc, "health", "online"));
+	s->current_load = (int)json_int_or(doc, "currentLoad", 0);
+	s->health_score = (int)json_int_or(doc, "healthScore", 100);
+	s->last_health_check = json_int_or(doc, "lastHealthCheck", 0);
+	s->registered_at = json_int_or(doc, "registeredAt", 0);
+	s->last_heartbeat = json_int_or(doc, "lastHeartbeat", 0);
+	s->status_since = json_int_or(doc, "statusSince", 0);
+	s->consecutive_failures = (int)json_int_or(doc, "consecutiveFailures", 0);
+	s->check_counter = (int)json_int_or(doc, "checkCounter", -1);
+	s->next_check_at = json_int_or(doc, "nextCheckAt", 0);
+	s->ewma_ms = json_num_or(doc, "responseTimeEwmaMs", 0);
+	s->last_success_at = json_int_or(doc, "lastSuccessAt", 0);
+}
+
+/* Fields both forms share, in the order an operator reads them. */
+static void common_fields(const struct server *s, struct jgen *g)
+{
+	jg_kstr(g, "id", s->id);
+	jg_kstr(g, "name", s->name);
+	jg_key(g, "endpoints");
+	jg_obj(g);
+	jg_kstr(g, "predict", s->predict_url);
+	jg_kstr(g, "health", s->health_url);
+	if (s->metrics_url)
+		jg_kstr(g, "metrics", s->metrics_url);
+	jg_obj_end(g);
+	jg_kstr(g, "protocol", server_protocol_name(s->protocol));
+	jg_key(g, "capabilities");
+	jg_obj(g);
+	jg_kint(g, "maxConcurrent", s->max_concurrent);
+	jg_key(g, "supportedModels");
+	strlist_to_json(&s->models, g);
+	jg_kbool(g, "async", s->async);
+	jg_kbool(g, "callback", s->callback);
+	jg_obj_end(g);
+	jg_kint(g, "weight", s->weight);
+	jg_kint(g, "priority", s->priority);
+	jg_key(g, "groups");
+	strlist_to_json(&s->groups, g);
+	jg_key(g, "tags");
+	strlist_to_json(&s->tags, g);
+	jg_kstr(g, "status", server_status(s));
+	jg_kint(g, "currentLoad", s->current_load);
+	jg_kint(g, "healthScore", s->health_score);
+	jg_kint(g, "lastHealthCheck", s->last_health_check);
+	jg_kint(g, "consecutiveFailures", s->consecutive_failures);
+	jg_kint(g, "registeredAt", s->registered_at);
+	jg_kint(g, "lastHeartbeat", s->last_heartbeat);
+	jg_kint(g, "statusSince", s->status_since);
+	jg_knum(g, "responseTimeEwmaMs", s->ewma_ms);
+}
+
+void server_to_doc(const struct server *s, struct jgen *g)
+{
+	jg_obj(g);
+	common_fields(s, g);
+	jg_kstr(g, "health", server_health_name(s->health));
+	jg_kbool(g, "maintenance", s->maintenance);
+	jg_kstr(g, "callbackTokenHash", s->callback_token_hash);
+	jg_kint(g, "checkCounter", s->check_counter);
+	jg_kint(g, "nextCheckAt", s->next_check_at);
+	jg_kint(g, "lastSuccessAt", s->last_success_at);
+	jg_obj_end(g);
+}
+
+void server_to_public(const struct server *s, struct jgen *g)
+{
+	jg_obj(g);
+	common_fields(s, g);
+	jg_kbool(g, "hasCallbackToken", s->callback_token_hash[0] != '\0');
+	jg_obj_end(g);
+}
+
+void server_free(struct server *s)
+{
+	free(s->name);
+	free(s->predict_url);
+	free(s->health_url);
+	free(s->metrics_url);
+	strlist_free(&s->models);
+	strlist_free(&s->groups);
+	strlist_free(&s->tags);
+	s->name = s->predict_url = s->health_url = s->metrics_url = NULL;
+}
+
+int server_load(const char *id, struct server *s)
+{
+	yajl_val doc;
+	int rc = store_load("servers", id, &doc);
+	if (rc != STORE_OK)
+		return rc;
+	server_from_doc(doc, s);
+	yajl_tree_free(doc);
+	return STORE_OK;
+}
+
+static char *dup_or_null(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		abort();
+	return d;
+}
+
+static void strlist_copy(struct strlist *to, const struct strlist *from)
+{
+	memset(to, 0, sizeof *to);
+	for (size_t i = 0; i < from->n; i++)
+		strlist_add(to, from->v[i]);
+}
+
+/* A deep copy: to owns its own strings. */
+static void server_copy(struct server *to, const struct server *from)
+{
+	*to = *from;
+	to->name = dup_or_null(from->name);
+	to->predict_url = dup_or_null(from->predict_url);
+	to->health_url = dup_or_null(from->health_url);
+	to->metrics_url = dup_or_null(from->metrics_url);
+	strlist_copy(&to->models, &from->models);
+	strlist_copy(&to->groups, &from->groups);
+	strlist_copy(&to->tags, &from->tags);
+}
+
+/* Parsed servers kept across requests by a process, each valid while its file is
+ * the same one (device, inode, mtime, size): every write renames a new file into
+ * place, so a change is always seen. Placing a task reads the whole registry;
+ * with this it costs a stat per server instead of a parse per server, which kept
+ * creation with 100 servers near the speed with one. */
+struct cached_server {
+	struct stat st;
+	struct server s;
+};
+static struct cached_server *cache;
+static size_t cache_n;
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static struct cached_server *cache_find(const char *id)
+{
+	/* The cache is in id order, like the listing. */
+	size_t lo = 0, hi = cache_n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(cache[mid].s.id, id);
+		if (c == 0)
+			return &cache[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+void server_list_load(struct server_list *l, size_t max)
+{
+	char(*ids)[STORE_ID_MAX + 1] = NULL;
+	size_t n = store_list_ids("servers", max, &ids);
+	struct cached_server *fresh = n ? calloc(n, sizeof *fresh) : NULL;
+	l->v = n ? calloc(n, sizeof *l->v) : NULL;
+	l->n = 0;
+	if (n && (!fresh || !l->v))
+		abort();
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		struct cached_server *c = cache_find(ids[i]);
+		if (store_stat("servers", ids[i], &st) < 0)
+			continue; /* removed since the listing */
+		if (c && same_file(&c->st, &st)) {
+			fresh[kept] = *c;
+			memset(&c->s, 0, sizeof c->s); /* ownership moved to fresh */
+		} else {
+			if (server_load(ids[i], &fresh[kept].s) != STORE_OK)
+				continue;
+			fresh[kept].st = st;
+		}
+		server_copy(&l->v[l->n++], &fresh[kept].s);
+		kept++;
+	}
+	for (size_t i = 0; i < cache_n; i++)
+		server_free(&cache[i].s);
+	free(cache);
+	cache = fresh;
+	cache_n = kept;
+	free(ids); /* in ascending order (store_list_ids sorts): so are l and the cache */
+}
+
+void server_list_free(struct server_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		server_free(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+struct edit_ctx {
+	server_edit_fn *fn;
+	void *arg;
+	struct server *out;
+};
+
+static int server_edit(yajl_val old, struct jgen *g, void *arg)
+{
+	struct edit_ctx *c = arg;
+	struct server s;
+	server_from_doc(old, &s);
+	int rc = c->fn(&s, c->arg);
+	if (rc == STORE_OK)
+		server_to_doc(&s, g);
+	if (c->out && (rc == STORE_OK || rc == STORE_UNCHANGED))
+		*c->out = s; /* ownership moves to the caller */
+	else
+		server_free(&s);
+	return rc;
+}
+
+int server_update(const char *id, server_edit_fn *fn, void *arg, struct server *out)
+{
+	struct edit_ctx c = {fn, arg, out};
+	if (out)
+		memset(out, 0, sizeof *out);
+	int rc = store_update("servers", id, 0, server_edit, &c);
+	if (out && rc != STORE_OK && rc != STORE_UNCHANGED)
+		server_free(out); /* the edit ran but the write failed */
+	return rc;
+}

@@ -1,0 +1,78 @@
+/* server: the ServerInstance object — a backend's configuration, health and load,
+ * stored as servers/<id>.json. Field names follow the design (camelCase). */
+#ifndef TASKGATE_SERVER_H
+#define TASKGATE_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/json.h"
+#include "base/strlist.h"
+#include "base/verr.h"
+
+enum server_protocol { PROTO_COG = 0, PROTO_HTTP_JSON };
+/* What health checks concluded; maintenance is a separate switch layered on top. */
+enum server_health { HEALTH_ONLINE = 0, HEALTH_DEGRADED, HEALTH_OFFLINE };
+
+struct server {
+	char id[65];
+	char *name;
+	char *predict_url, *health_url, *metrics_url; /* metrics_url may be NULL */
+	enum server_protocol protocol;
+	int max_concurrent;
+	struct strlist models, groups, tags;
+	bool async, callback;
+	int weight;
+	int priority;
+	char callback_token_hash[72]; /* "sha256:<hex>" or "" */
+
+	bool maintenance;
+	enum server_health health;
+	int current_load;
+	int health_score; /* 0-100 */
+	int64_t last_health_check, registered_at, last_heartbeat, status_since;
+	int consecutive_failures;
+	int check_counter;  /* HAProxy rise/fall counter */
+	int64_t next_check_at;
+	double ewma_ms;	    /* response time, 0 = no data */
+	int64_t last_success_at;
+};
+
+const char *server_protocol_name(enum server_protocol p);
+const char *server_health_name(enum server_health h);
+/* "maintenance" while the switch is on, else the health status. */
+const char *server_status(const struct server *s);
+
+/* Validates a registration body into s (defaults filled in, timestamps set to now).
+ * Returns 0, or -1 with e naming the field at fault. */
+int server_from_request(yajl_val body, struct server *s, struct verr *e);
+/* Reads a stored document (our own schema; missing fields take defaults). */
+void server_from_doc(yajl_val doc, struct server *s);
+/* The stored form: everything, including the callback token's hash. */
+void server_to_doc(const struct server *s, struct jgen *g);
+/* The API form: no secrets. */
+void server_to_public(const struct server *s, struct jgen *g);
+void server_free(struct server *s);
+
+/* Loads servers/<id>.json: STORE_OK, STORE_NOENT, STORE_INVALID, STORE_CORRUPT... */
+int server_load(const char *id, struct server *s);
+/* A snapshot of the registry: the servers that loaded, in ascending id order (a
+ * stable order makes round-robin and tie-breaking deterministic). */
+struct server_list {
+	struct server *v;
+	size_t n;
+};
+/* Loads every server, at most max (the first the store lists). */
+void server_list_load(struct server_list *l, size_t max);
+/* Frees the servers and leaves l empty. */
+void server_list_free(struct server_list *l);
+/* Locked read-modify-write through a struct; fn returns STORE_OK to write, anything
+ * else to leave the file as it is (that code is returned). If out is not NULL it
+ * receives the server as written (caller frees). */
+typedef int server_edit_fn(struct server *s, void *arg);
+int server_update(const char *id, server_edit_fn *fn, void *arg, struct server *out);
+
+/* Validates an http/https URL with libcurl's parser; NULL if fine, else why. */
+const char *server_url_problem(const char *url);
+
+#endif

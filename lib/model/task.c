@@ -1,0 +1,420 @@
+#include "model/task.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/config.h"
+#include "fs/store.h"
+#include "base/util.h"
+
+#define MODEL_MAX_LEN 128
+#define AFFINITY_MAX_LEN 256
+#define LABEL_MAX_LEN 64
+#define TAGS_MAX 32
+#define HISTORY_MAX 100 /* beyond this, the oldest attempts are dropped from the file */
+
+static const char *const status_names[TASK_STATUS_COUNT] = {
+	"PENDING", "QUEUED", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED"};
+
+/* The one table of legal moves: allowed[from] is a bit set of targets. */
+#define B(s) (1u << (s))
+static const unsigned allowed[TASK_STATUS_COUNT] = {
+	[TASK_PENDING] = B(TASK_QUEUED) | B(TASK_PROCESSING) | B(TASK_CANCELLED) | B(TASK_FAILED),
+	[TASK_QUEUED] = B(TASK_PROCESSING) | B(TASK_CANCELLED) | B(TASK_FAILED),
+	/* PROCESSING -> QUEUED is a retry after a failed or refused attempt. */
+	[TASK_PROCESSING] = B(TASK_COMPLETED) | B(TASK_FAILED) | B(TASK_CANCELLED) | B(TASK_QUEUED),
+	[TASK_COMPLETED] = 0,
+	/* An operator's retry re-queues a failed or cancelled task. */
+	[TASK_FAILED] = B(TASK_QUEUED),
+	[TASK_CANCELLED] = B(TASK_QUEUED),
+};
+#undef B
+
+const char *task_status_name(enum task_status s)
+{
+	return (unsigned)s < TASK_STATUS_COUNT ? status_names[s] : "UNKNOWN";
+}
+
+int task_status_from_name(const char *name)
+{
+	for (int i = 0; i < TASK_STATUS_COUNT; i++)
+		if (strcmp(name, status_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+bool task_status_terminal(enum task_status s)
+{
+	return s == TASK_COMPLETED || s == TASK_FAILED || s == TASK_CANCELLED;
+}
+
+bool task_transition_allowed(enum task_status from, enum task_status to)
+{
+	if ((unsigned)from >= TASK_STATUS_COUNT || (unsigned)to >= TASK_STATUS_COUNT)
+		return false;
+	return (allowed[from] >> to) & 1u;
+}
+
+bool task_set_status(struct task *t, enum task_status to, int64_t now)
+{
+	if (!task_transition_allowed(t->status, to))
+		return false;
+	t->status = to;
+	t->updated_at = now;
+	t->completed_at = task_status_terminal(to) ? now : 0;
+	return true;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *c = strdup(s);
+	if (!c)
+		abort();
+	return c;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static bool has_control_chars(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20)
+			return true;
+	return false;
+}
+
+/* True if key is present in obj at all, even as null. */
+static bool key_present(yajl_val obj, const char *key)
+{
+	for (size_t i = 0; i < obj->u.object.len; i++)
+		if (strcmp(obj->u.object.keys[i], key) == 0)
+			return true;
+	return false;
+}
+
+static int opt_label(yajl_val body, const char *key, size_t maxlen, char **out, struct verr *e)
+{
+	const char *s;
+	int rc = json_get_str(body, key, &s);
+	if (rc == JSON_ABSENT)
+		return 0;
+	if (rc == JSON_WRONG_TYPE)
+		return verr_set(e, key, "%s must be a string", key);
+	if (!*s || strlen(s) > maxlen || has_control_chars(s))
+		return verr_set(e, key, "%s must be 1 to %zu printable characters", key, maxlen);
+	*out = xstrdup(s);
+	return 0;
+}
+
+static void task_defaults(struct task *t)
+{
+	memset(t, 0, sizeof *t);
+	t->timeout_s = (int)config_sect_int("tasks", "defaultTimeoutSeconds", 300, 1, 86400);
+	t->max_attempts = (int)config_sect_int("tasks", "defaultMaxAttempts", 3, 1, 100);
+}
+
+int task_from_request(yajl_val body, struct task *t, struct verr *e)
+{
+	task_defaults(t);
+	if (!body || !YAJL_IS_OBJECT(body))
+		return verr_set(e, "", "the body must be a JSON object");
+	if (opt_label(body, "model", MODEL_MAX_LEN, &t->model, e) < 0)
+		goto fail;
+	if (!t->model) {
+		verr_set(e, "model", "model is required");
+		goto fail;
+	}
+	if (!key_present(body, "input")) {
+		verr_set(e, "input", "input is required (any JSON value)");
+		goto fail;
+	}
+	t->input = json_get(body, "input"); /* NULL stands for JSON null */
+	if (verr_opt_int(body, "priority", NULL, -1000, 1000, &t->priority, e) < 0 ||
+	    verr_opt_int(body, "timeoutSeconds", NULL, 1, 86400, &t->timeout_s, e) < 0 ||
+	    verr_opt_int(body, "maxAttempts", NULL, 1, 100, &t->max_attempts, e) < 0 ||
+	    opt_label(body, "affinityKey", AFFINITY_MAX_LEN, &t->affinity_key, e) < 0 ||
+	    opt_label(body, "group", LABEL_MAX_LEN, &t->group, e) < 0)
+		goto fail;
+	yajl_val tags;
+	int rc = json_get_arr(body, "tags", &tags);
+	if (rc == JSON_WRONG_TYPE) {
+		verr_set(e, "tags", "tags must be an array of strings");
+		goto fail;
+	}
+	if (rc == JSON_OK) {
+		if (tags->u.array.len > TAGS_MAX) {
+			verr_set(e, "tags", "tags has more than %d entries", TAGS_MAX);
+			goto fail;
+		}
+		for (size_t i = 0; i < tags->u.array.len; i++) {
+			yajl_val v = tags->u.array.values[i];
+			const char *s = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+			if (!s || !*s || strlen(s) > LABEL_MAX_LEN || has_control_chars(s)) {
+				verr_set(e, "tags", "tags[%zu] must be a string of 1 to %d characters",
+					 i, LABEL_MAX_LEN);
+				goto fail;
+			}
+			if (!strlist_has(&t->tags, s))
+				strlist_add(&t->tags, s);
+		}
+	}
+	int64_t now = now_ms();
+	uuid_new(t->id);
+	t->status = TASK_PENDING;
+	t->created_at = t->updated_at = t->queued_at = now;
+	return 0;
+fail:
+	task_free(t);
+	return -1;
+}
+
+static void attempt_from_doc(yajl_val a, struct task_attempt *at)
+{
+	memset(at, 0, sizeof *at);
+	at->n = (int)json_int_or(a, "attempt", 0);
+	snprintf(at->server_id, sizeof at->server_id, "%s", json_str_or(a, "serverId", ""));
+	at->started_at = json_int_or(a, "startedAt", 0);
+	at->ended_at = json_int_or(a, "endedAt", 0);
+	snprintf(at->outcome, sizeof at->outcome, "%s", json_str_or(a, "outcome", ""));
+	at->error = dup_or_null(json_str_or(a, "error", NULL));
+	snprintf(at->secret_hash, sizeof at->secret_hash, "%s", json_str_or(a, "secretHash", ""));
+}
+
+void task_from_doc(yajl_val doc, struct task *t)
+{
+	memset(t, 0, sizeof *t);
+	snprintf(t->id, sizeof t->id, "%s", json_str_or(doc, "id", ""));
+	int st = task_status_from_name(json_str_or(doc, "status", ""));
+	t->status = st < 0 ? TASK_FAILED : (enum task_status)st;
+	yajl_val rq = json_get(doc, "request");
+	t->model = xstrdup(json_str_or(rq, "model", ""));
+	t->input = json_get(rq, "input");
+	t->priority = (int)json_int_or(rq, "priority", 0);
+	t->timeout_s = (int)json_int_or(rq, "timeoutSeconds", 300);
+	t->max_attempts = (int)json_int_or(rq, "maxAttempts", 3);
+	t->affinity_key = dup_or_null(json_str_or(rq, "affinityKey", NULL));
+	t->group = dup_or_null(json_str_or(rq, "group", NULL));
+	strlist_from_json(&t->tags, json_get(rq, "tags"));
+	t->idempotency_key = dup_or_null(json_str_or(doc, "idempotencyKey", NULL));
+	t->result = json_get(doc, "result");
+	t->error = dup_or_null(json_str_or(doc, "error", NULL));
+	yajl_val prog = json_get(doc, "progress");
+	t->logs = dup_or_null(json_str_or(prog, "logs", NULL));
+	t->backend_status = dup_or_null(json_str_or(prog, "status", NULL));
+	snprintf(t->server_id, sizeof t->server_id, "%s", json_str_or(doc, "serverId", ""));
+	t->attempts = (int)json_int_or(doc, "attempts", 0);
+	t->failures = (int)json_int_or(doc, "failures", 0);
+	t->created_at = json_int_or(doc, "createdAt", 0);
+	t->updated_at = json_int_or(doc, "updatedAt", 0);
+	t->completed_at = json_int_or(doc, "completedAt", 0);
+	t->queued_at = json_int_or(doc, "queuedAt", 0);
+	t->deadline = json_int_or(doc, "deadline", 0);
+	t->next_attempt_at = json_int_or(doc, "nextAttemptAt", 0);
+	snprintf(t->avoid_server, sizeof t->avoid_server, "%s", json_str_or(doc, "avoidServer", ""));
+	snprintf(t->queue_key, sizeof t->queue_key, "%s", json_str_or(doc, "queueKey", ""));
+	yajl_val hist = json_get(doc, "history");
+	if (hist && YAJL_IS_ARRAY(hist) && hist->u.array.len) {
+		size_t n = hist->u.array.len;
+		t->history = calloc(n, sizeof *t->history);
+		if (!t->history)
+			abort();
+		for (size_t i = 0; i < n; i++)
+			attempt_from_doc(hist->u.array.values[i], &t->history[i]);
+		t->nhistory = (int)n;
+	}
+}
+
+static void kint_or_null(struct jgen *g, const char *key, int64_t v)
+{
+	jg_key(g, key);
+	if (v)
+		jg_int(g, v);
+	else
+		jg_null(g);
+}
+
+static void emit(const struct task *t, struct jgen *g, bool stored)
+{
+	jg_obj(g);
+	jg_kstr(g, "id", t->id);
+	jg_kstr(g, "status", task_status_name(t->status));
+	jg_key(g, "request");
+	jg_obj(g);
+	jg_kstr(g, "model", t->model);
+	jg_key(g, "input");
+	jg_value(g, t->input);
+	jg_kint(g, "priority", t->priority);
+	jg_kint(g, "timeoutSeconds", t->timeout_s);
+	jg_kint(g, "maxAttempts", t->max_attempts);
+	jg_kstr(g, "affinityKey", t->affinity_key);
+	jg_kstr(g, "group", t->group);
+	jg_key(g, "tags");
+	strlist_to_json(&t->tags, g);
+	jg_obj_end(g);
+	jg_key(g, "result");
+	jg_value(g, t->result);
+	jg_kstr(g, "error", t->error);
+	jg_kstr(g, "serverId", t->server_id[0] ? t->server_id : NULL);
+	jg_kint(g, "attempts", t->attempts);
+	jg_kint(g, "failures", t->failures);
+	jg_kint(g, "createdAt", t->created_at);
+	jg_kint(g, "updatedAt", t->updated_at);
+	kint_or_null(g, "completedAt", t->completed_at);
+	jg_kint(g, "priority", t->priority);
+	kint_or_null(g, "deadline", t->deadline);
+	kint_or_null(g, "nextAttemptAt", t->next_attempt_at);
+	jg_kint(g, "queuedAt", t->queued_at);
+	if (t->logs || t->backend_status) {
+		jg_key(g, "progress");
+		jg_obj(g);
+		jg_kstr(g, "status", t->backend_status);
+		jg_kstr(g, "logs", t->logs);
+		jg_obj_end(g);
+	}
+	jg_key(g, "history");
+	jg_arr(g);
+	int first = t->nhistory > HISTORY_MAX ? t->nhistory - HISTORY_MAX : 0;
+	for (int i = first; i < t->nhistory; i++) {
+		const struct task_attempt *a = &t->history[i];
+		jg_obj(g);
+		jg_kint(g, "attempt", a->n);
+		jg_kstr(g, "serverId", a->server_id);
+		jg_kint(g, "startedAt", a->started_at);
+		kint_or_null(g, "endedAt", a->ended_at);
+		jg_kstr(g, "outcome", a->outcome[0] ? a->outcome : NULL);
+		jg_kstr(g, "error", a->error);
+		if (stored)
+			jg_kstr(g, "secretHash", a->secret_hash);
+		jg_obj_end(g);
+	}
+	jg_arr_end(g);
+	if (stored) {
+		jg_kstr(g, "idempotencyKey", t->idempotency_key);
+		jg_kstr(g, "avoidServer", t->avoid_server);
+		jg_kstr(g, "queueKey", t->queue_key);
+	}
+	jg_obj_end(g);
+}
+
+void task_to_doc(const struct task *t, struct jgen *g)
+{
+	emit(t, g, true);
+}
+
+void task_to_public(const struct task *t, struct jgen *g)
+{
+	emit(t, g, false);
+}
+
+void task_free(struct task *t)
+{
+	free(t->model);
+	free(t->affinity_key);
+	free(t->group);
+	free(t->idempotency_key);
+	free(t->error);
+	free(t->logs);
+	free(t->backend_status);
+	strlist_free(&t->tags);
+	for (int i = 0; i < t->nhistory; i++)
+		free(t->history[i].error);
+	free(t->history);
+	memset(t, 0, sizeof *t);
+}
+
+struct task_attempt *task_current_attempt(struct task *t)
+{
+	return t->nhistory ? &t->history[t->nhistory - 1] : NULL;
+}
+
+struct task_attempt *task_attempt_by_number(struct task *t, int n)
+{
+	for (int i = t->nhistory - 1; i >= 0; i--)
+		if (t->history[i].n == n)
+			return &t->history[i];
+	return NULL;
+}
+
+struct task_attempt *task_add_attempt(struct task *t, const char *server_id, int64_t now)
+{
+	struct task_attempt *h = realloc(t->history, (size_t)(t->nhistory + 1) * sizeof *h);
+	if (!h)
+		abort();
+	t->history = h;
+	struct task_attempt *a = &h[t->nhistory++];
+	memset(a, 0, sizeof *a);
+	a->n = ++t->attempts;
+	snprintf(a->server_id, sizeof a->server_id, "%s", server_id);
+	a->started_at = now;
+	snprintf(t->server_id, sizeof t->server_id, "%s", server_id);
+	return a;
+}
+
+void task_set_error(struct task *t, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	free(t->error);
+	t->error = buf_detach(&b);
+}
+
+void task_set_logs(struct task *t, const char *logs)
+{
+	free(t->logs);
+	t->logs = NULL;
+	if (!logs)
+		return;
+	size_t n = strlen(logs);
+	const char *start = logs;
+	if (n > TASK_LOG_TAIL) {
+		start = logs + n - TASK_LOG_TAIL;
+		/* Skip UTF-8 continuation bytes so the tail stays valid text. */
+		while ((*start & 0xc0) == 0x80)
+			start++;
+	}
+	t->logs = xstrdup(start);
+}
+
+int task_load_doc(const char *id, yajl_val *doc)
+{
+	return store_load("tasks", id, doc);
+}
+
+struct edit_ctx {
+	task_edit_fn *fn;
+	void *arg;
+	struct buf *public_json;
+};
+
+static int task_edit(yajl_val old, struct jgen *g, void *arg)
+{
+	struct edit_ctx *c = arg;
+	struct task t;
+	task_from_doc(old, &t);
+	int rc = c->fn(&t, c->arg);
+	if (rc == STORE_OK)
+		task_to_doc(&t, g);
+	if (c->public_json && (rc == STORE_OK || rc == STORE_UNCHANGED)) {
+		struct jgen pg;
+		jg_init(&pg);
+		task_to_public(&t, &pg);
+		jg_finish(&pg, c->public_json);
+		jg_free(&pg);
+	}
+	task_free(&t);
+	return rc;
+}
+
+int task_update(const char *id, task_edit_fn *fn, void *arg, struct buf *public_json)
+{
+	struct edit_ctx c = {fn, arg, public_json};
+	return store_update("tasks", id, 0, task_edit, &c);
+}

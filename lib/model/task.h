@@ -1,0 +1,106 @@
+/* task: the TaskInstance object — one submitted task, stored as tasks/<ab>/<id>.json.
+ *
+ * Lifecycle: PENDING -> QUEUED -> PROCESSING -> COMPLETED | FAILED, plus CANCELLED;
+ * task_transition_allowed() is the one table of legal moves. Every change stamps
+ * updatedAt (and completedAt on a terminal state).
+ *
+ * Ownership: struct task owns its strings. `input` and `result` are parsed JSON
+ * values borrowed from whoever parsed them (the stored document during an update,
+ * the request body during creation); they must outlive the struct's use. */
+#ifndef TASKGATE_TASK_H
+#define TASKGATE_TASK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/json.h"
+#include "base/strlist.h"
+#include "base/verr.h"
+
+enum task_status {
+	TASK_PENDING = 0,
+	TASK_QUEUED,
+	TASK_PROCESSING,
+	TASK_COMPLETED,
+	TASK_FAILED,
+	TASK_CANCELLED,
+	TASK_STATUS_COUNT
+};
+
+#define TASK_ID_LEN 36
+#define TASK_LOG_TAIL 4096 /* bytes of backend logs kept beside the result */
+
+struct task_attempt {
+	int n;
+	char server_id[65];
+	int64_t started_at, ended_at; /* ended_at 0 while running */
+	char outcome[16]; /* "" running, "succeeded", "failed", "error", "timeout", "busy", "cancelled" */
+	char *error;
+	char secret_hash[72]; /* "sha256:<hex>" of this attempt's callback secret */
+};
+
+struct task {
+	char id[TASK_ID_LEN + 1];
+	enum task_status status;
+	/* request */
+	char *model;
+	yajl_val input; /* borrowed */
+	int priority;
+	int timeout_s;
+	int max_attempts;
+	char *affinity_key; /* may be NULL */
+	char *group;	    /* may be NULL */
+	struct strlist tags;
+	char *idempotency_key; /* may be NULL */
+	/* outcome */
+	yajl_val result; /* borrowed; NULL until there is one */
+	char *error;	 /* may be NULL */
+	char *logs;	 /* tail of the backend's logs, may be NULL */
+	char *backend_status; /* last non-terminal status a backend reported */
+	/* placement */
+	char server_id[65]; /* "" when not assigned */
+	int attempts;	    /* dispatches made */
+	int failures;	    /* attempts that ended in error or timeout (count against maxAttempts) */
+	int64_t created_at, updated_at, completed_at, queued_at, deadline, next_attempt_at;
+	char avoid_server[65]; /* the server of the last failed attempt: retry elsewhere */
+	char queue_key[128];   /* name of this task's entry in queue/, "" when not queued */
+	struct task_attempt *history;
+	int nhistory;
+};
+
+const char *task_status_name(enum task_status s);
+int task_status_from_name(const char *name); /* -1 if unknown */
+bool task_status_terminal(enum task_status s);
+bool task_transition_allowed(enum task_status from, enum task_status to);
+/* Moves to `to` and stamps times; false (and no change) if the move is illegal. */
+bool task_set_status(struct task *t, enum task_status to, int64_t now);
+
+/* Validates a POST /api/v2/tasks body. t->input borrows from body. */
+int task_from_request(yajl_val body, struct task *t, struct verr *e);
+/* Reads a stored document; input/result borrow from doc. */
+void task_from_doc(yajl_val doc, struct task *t);
+void task_to_doc(const struct task *t, struct jgen *g);
+/* API form: no secrets. */
+void task_to_public(const struct task *t, struct jgen *g);
+void task_free(struct task *t);
+
+/* The running attempt (last history entry) or NULL. */
+struct task_attempt *task_current_attempt(struct task *t);
+struct task_attempt *task_attempt_by_number(struct task *t, int n);
+/* Appends a new running attempt on server_id; returns it. */
+struct task_attempt *task_add_attempt(struct task *t, const char *server_id, int64_t now);
+void task_set_error(struct task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Keeps only the last TASK_LOG_TAIL bytes (on a UTF-8 boundary). */
+void task_set_logs(struct task *t, const char *logs);
+
+/* Loads tasks/<id>. */
+int task_load_doc(const char *id, yajl_val *doc);
+/* Locked read-modify-write. fn sees the task (input/result borrowed from the stored
+ * document) and returns STORE_OK to write, anything else to leave it. When public
+ * is not NULL the task as written (or as found, on STORE_UNCHANGED) is appended to
+ * it in API form. */
+typedef int task_edit_fn(struct task *t, void *arg);
+int task_update(const char *id, task_edit_fn *fn, void *arg, struct buf *public_json);
+
+#endif

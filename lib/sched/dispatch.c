@@ -1,0 +1,781 @@
+#include "sched/dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/backend.h"
+#include "model/config.h"
+#include "stats/events.h"
+#include "jobs/health.h"
+#include "lb/lb.h"
+#include "lb/lbstate.h"
+#include "base/log.h"
+#include "model/retry.h"
+#include "model/server.h"
+#include "fs/store.h"
+#include "fs/taskindex.h"
+#include "base/util.h"
+
+#define SERVERS_MAX 4096
+#define RESERVE_REFUSED (STORE_EDIT_BASE + 10)
+#define CLAIM_REFUSED (STORE_EDIT_BASE + 11)
+
+/* ---- server snapshot ---- */
+
+static bool snapshot_has_room(const struct server_list *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->v[i].maintenance && s->v[i].health != HEALTH_OFFLINE &&
+		    s->v[i].current_load < s->v[i].max_concurrent)
+			return true;
+	return false;
+}
+
+/* ---- reservation ---- */
+
+struct reserve_arg {
+	const struct lb_task *want;
+	struct server *after; /* the server as written */
+};
+
+static int reserve_edit(struct server *s, void *arg)
+{
+	struct reserve_arg *r = arg;
+	if (lb_eligible(s, r->want) != LB_OK)
+		return RESERVE_REFUSED;
+	s->current_load++;
+	return STORE_OK;
+}
+
+/* The LoadBalancer's configuration (lb.json, cached by stat in lbstate, so a change
+ * takes effect on the next task in every process). */
+static enum lb_algorithm current_algorithm(struct lb_config *cfg)
+{
+	lb_config_load(cfg);
+	return cfg->algorithm;
+}
+
+static void task_wants(const struct task *t, struct lb_task *w)
+{
+	w->model = t->model;
+	w->group = t->group;
+	w->tags = &t->tags;
+	w->affinity_key = t->affinity_key;
+	w->avoid_server = t->avoid_server[0] ? t->avoid_server : NULL;
+}
+
+/* Picks and reserves a slot for t among the snapshot's servers. Returns the index
+ * of the reserved server (its snapshot entry refreshed) or -1.
+ *
+ * One pick, then at most maxRetries re-picks when the reservation is refused (the
+ * server filled up or changed since the snapshot); after that the task waits in the
+ * queue, which the drain after every freed slot empties. */
+static int reserve_slot(struct server_list *snap, const struct task *t)
+{
+	if (!snap->n)
+		return -1;
+	struct lb_config cfg;
+	enum lb_algorithm alg = current_algorithm(&cfg);
+	struct lb_task want;
+	task_wants(t, &want);
+	if (!cfg.sticky_session)
+		want.affinity_key = NULL;
+	bool *excluded = calloc(snap->n, sizeof *excluded);
+	struct lb_candidate *cand = calloc(snap->n, sizeof *cand);
+	if (!excluded || !cand)
+		abort();
+	lb_candidates_fill(cand, snap->v, snap->n, &cfg, t->model, now_ms());
+	size_t live = 0;
+	bool other_than_avoided = false;
+	for (size_t i = 0; i < snap->n; i++) {
+		struct server *s = &snap->v[i];
+		excluded[i] = lb_eligible(s, &want) != LB_OK;
+		if (!excluded[i]) {
+			live++;
+			if (!want.avoid_server || strcmp(s->id, want.avoid_server) != 0)
+				other_than_avoided = true;
+		}
+	}
+	/* A retry goes to a different server when one can take it. */
+	if (other_than_avoided && want.avoid_server)
+		for (size_t i = 0; i < snap->n; i++)
+			if (strcmp(snap->v[i].id, want.avoid_server) == 0 && !excluded[i]) {
+				excluded[i] = true;
+				live--;
+			}
+	size_t max_tries = (size_t)cfg.max_retries + 1;
+	int chosen = -1;
+	for (size_t tries = 0; tries < max_tries && tries < snap->n && live > 0; tries++) {
+		uint64_t rnd;
+		random_bytes(&rnd, sizeof rnd);
+		int i = lb_select(alg, cand, snap->n, excluded, &want, rnd);
+		if (i < 0)
+			break;
+		struct server after;
+		struct reserve_arg ra = {&want, NULL};
+		int rc = server_update(snap->v[i].id, reserve_edit, &ra, &after);
+		if (rc == STORE_OK) {
+			server_free(&snap->v[i]);
+			snap->v[i] = after;
+			chosen = i;
+			break;
+		}
+		if (rc == RESERVE_REFUSED) {
+			/* Full (or changed) since the snapshot: refresh it, try the next. */
+			server_free(&snap->v[i]);
+			snap->v[i] = after;
+			cand[i].load = after.current_load;
+		}
+		excluded[i] = true;
+		live--;
+	}
+	free(excluded);
+	free(cand);
+	return chosen;
+}
+
+void dispatch_release_slot(const char *server_id);
+
+/* ---- claiming a task for a reserved slot ---- */
+
+struct claim_arg {
+	const char *server_id;
+	const char *queue_key; /* the entry we came from, or NULL for a new task */
+	char secret[33];
+	int attempt;
+	char old_queue_key[128];
+};
+
+static void arm_attempt(struct task *t, struct claim_arg *c, int64_t now)
+{
+	char hash[65];
+	random_hex(c->secret, 16); /* 128 bits */
+	sha256_hex(c->secret, strlen(c->secret), hash);
+	struct task_attempt *a = task_add_attempt(t, c->server_id, now);
+	snprintf(a->secret_hash, sizeof a->secret_hash, "sha256:%s", hash);
+	c->attempt = a->n;
+	t->deadline = now + (int64_t)t->timeout_s * 1000;
+	t->next_attempt_at = 0;
+	snprintf(c->old_queue_key, sizeof c->old_queue_key, "%s", t->queue_key);
+	t->queue_key[0] = '\0';
+	free(t->backend_status);
+	t->backend_status = NULL;
+}
+
+static int claim_edit(struct task *t, void *arg)
+{
+	struct claim_arg *c = arg;
+	if (t->status != TASK_QUEUED && t->status != TASK_PENDING)
+		return CLAIM_REFUSED;
+	if (c->queue_key && strcmp(t->queue_key, c->queue_key) != 0)
+		return CLAIM_REFUSED; /* re-queued under another key meanwhile */
+	int64_t now = now_ms();
+	arm_attempt(t, c, now);
+	task_set_status(t, TASK_PROCESSING, now);
+	return STORE_OK;
+}
+
+static void fill_send(struct dispatch_send *send, const char *task_id, const char *server_id,
+		      const struct claim_arg *c)
+{
+	snprintf(send->task_id, sizeof send->task_id, "%s", task_id);
+	snprintf(send->server_id, sizeof send->server_id, "%s", server_id);
+	send->attempt = c->attempt;
+	memcpy(send->secret, c->secret, sizeof send->secret);
+}
+
+int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *public_json)
+{
+	struct server_list snap;
+	struct jgen g;
+	struct buf doc = BUF_INIT;
+	memset(send, 0, sizeof *send);
+	server_list_load(&snap, SERVERS_MAX);
+	bool room_seen = snapshot_has_room(&snap);
+	int chosen = reserve_slot(&snap, t);
+	int64_t now = now_ms();
+	int rc;
+
+	/* Hints go down before the task file, so a crash leaves no task unindexed. */
+	rc = tindex_created_add(t->id, t->created_at);
+	if (rc == STORE_OK && chosen >= 0) {
+		struct claim_arg c = {.server_id = snap.v[chosen].id};
+		rc = tindex_active_add(t->id);
+		arm_attempt(t, &c, now);
+		task_set_status(t, TASK_PROCESSING, now);
+		fill_send(send, t->id, c.server_id, &c);
+	} else if (rc == STORE_OK) {
+		task_set_status(t, TASK_QUEUED, now);
+		rc = tindex_queue_add(t);
+	}
+	if (rc == STORE_OK) {
+		jg_init(&g);
+		task_to_doc(t, &g);
+		rc = jg_finish(&g, &doc) == 0 ? store_create("tasks", t->id, doc.data, doc.len)
+					      : STORE_IO;
+		jg_free(&g);
+	}
+	if (rc != STORE_OK) {
+		if (chosen >= 0)
+			dispatch_release_slot(snap.v[chosen].id);
+		tindex_queue_remove(t->queue_key);
+		memset(send, 0, sizeof *send);
+	} else {
+		send->room_seen = room_seen;
+		jg_init(&g);
+		task_to_public(t, &g);
+		jg_finish(&g, public_json);
+		jg_free(&g);
+		events_task("created", t, NULL, 0);
+		if (chosen >= 0)
+			events_task("dispatched", t, t->server_id, 0);
+	}
+	buf_free(&doc);
+	server_list_free(&snap);
+	return rc;
+}
+
+/* The Cog webhooks to ask for: config "cog": {"webhookEvents": [...]}. By default
+ * only "completed": the PUT's 202 already says the prediction started, and each
+ * further event is one more request through the web server per task. Operators
+ * who want progress (.progress of a task) add "start", "output" or "logs". */
+static unsigned cog_events(void)
+{
+	yajl_val cog = json_get(config_doc(), "cog");
+	yajl_val list = cog ? json_get(cog, "webhookEvents") : NULL;
+	if (!list || !YAJL_IS_ARRAY(list))
+		return BACKEND_EVENT_COMPLETED;
+	unsigned bits = BACKEND_EVENT_COMPLETED;
+	for (size_t i = 0; i < list->u.array.len; i++)
+		if (YAJL_IS_STRING(list->u.array.values[i]))
+			bits |= backend_event_bit(YAJL_GET_STRING(list->u.array.values[i]));
+	return bits;
+}
+
+/* ---- ending attempts ---- */
+
+struct end_arg {
+	const struct end_request *req;
+	char server_id[65];
+	int end_result;
+	enum task_status became;
+	int64_t wait_ms, run_ms;
+	char model[129];
+};
+
+static const char *kind_outcome(enum end_kind k)
+{
+	static const char *const names[] = {"succeeded", "failed", "rejected", "error",
+					    "timeout", "busy", "cancelled"};
+	return names[k];
+}
+
+static enum task_status terminal_of(enum end_kind k)
+{
+	switch (k) {
+	case END_SUCCEEDED:
+		return TASK_COMPLETED;
+	case END_CANCELLED:
+		return TASK_CANCELLED;
+	default:
+		return TASK_FAILED;
+	}
+}
+
+/* Decides retry or failure for ERROR/TIMEOUT/BUSY and writes the queue entry. */
+static int requeue_or_fail(struct task *t, const struct end_request *r, int64_t now)
+{
+	bool counts = r->kind == END_ERROR || r->kind == END_TIMEOUT;
+	if (counts)
+		t->failures++;
+	if (counts && t->failures >= t->max_attempts) {
+		task_set_status(t, TASK_FAILED, now);
+		task_set_error(t, "gave up after %d failed attempt%s: %s", t->failures,
+			       t->failures == 1 ? "" : "s", r->error ? r->error : "unknown error");
+		return STORE_OK;
+	}
+	int64_t delay;
+	if (counts) {
+		struct retry_policy p;
+		uint32_t rnd;
+		retry_policy_load(&p);
+		random_bytes(&rnd, sizeof rnd);
+		delay = retry_delay_jittered_ms(&p, t->failures, (double)rnd / 4294967296.0);
+	} else {
+		delay = r->delay_ms; /* the sender decided: 0 when another server can take it */
+	}
+	struct task_attempt *a = task_current_attempt(t);
+	snprintf(t->avoid_server, sizeof t->avoid_server, "%s", a ? a->server_id : "");
+	t->next_attempt_at = now + delay;
+	t->queued_at = now;
+	t->deadline = 0;
+	task_set_status(t, TASK_QUEUED, now);
+	return tindex_queue_add(t);
+}
+
+static int end_edit(struct task *t, void *arg)
+{
+	struct end_arg *e = arg;
+	const struct end_request *r = e->req;
+	struct task_attempt *a = task_current_attempt(t);
+	if (t->status != TASK_PROCESSING || !a || a->n != r->attempt || a->ended_at) {
+		/* A repeat of what already happened is harmless (Cog retries webhooks). */
+		struct task_attempt *old = task_attempt_by_number(t, r->attempt);
+		if (old && old->ended_at && strcmp(old->outcome, kind_outcome(r->kind)) == 0)
+			e->end_result = END_DUPLICATE;
+		else
+			e->end_result = END_NOT_CURRENT;
+		return STORE_UNCHANGED;
+	}
+	int64_t now = now_ms();
+	snprintf(e->server_id, sizeof e->server_id, "%s", a->server_id);
+	snprintf(e->model, sizeof e->model, "%s", t->model);
+	e->wait_ms = a->started_at - t->queued_at;
+	e->run_ms = now - a->started_at;
+	a->ended_at = now;
+	snprintf(a->outcome, sizeof a->outcome, "%s", kind_outcome(r->kind));
+	if (r->error) {
+		free(a->error);
+		a->error = strdup(r->error);
+	}
+	if (r->logs)
+		task_set_logs(t, r->logs);
+	int rc = STORE_OK;
+	switch (r->kind) {
+	case END_ERROR:
+	case END_TIMEOUT:
+	case END_BUSY:
+		rc = requeue_or_fail(t, r, now);
+		break;
+	default:
+		task_set_status(t, terminal_of(r->kind), now);
+		t->result = r->result;
+		if (r->error)
+			task_set_error(t, "%s", r->error);
+		else if (r->kind == END_CANCELLED)
+			task_set_error(t, "cancelled");
+		t->deadline = 0;
+		break;
+	}
+	e->became = t->status;
+	e->end_result = END_DONE;
+	return rc;
+}
+
+void dispatch_release_slot(const char *server_id);
+
+int dispatch_end_attempt(const char *task_id, const struct end_request *req,
+			 struct buf *public_json)
+{
+	struct end_arg e = {.req = req};
+	int rc = task_update(task_id, end_edit, &e, public_json);
+	if (rc == STORE_UNCHANGED)
+		return e.end_result;
+	if (rc != STORE_OK)
+		return rc;
+	/* The task has left PROCESSING for this attempt: this process, and only this
+	 * one, gives the slot back. */
+	dispatch_release_slot(e.server_id);
+	tindex_active_remove(task_id);
+	struct task view = {0};
+	snprintf(view.id, sizeof view.id, "%s", task_id);
+	view.model = e.model;
+	const char *ev = e.became == TASK_COMPLETED   ? "completed"
+			 : e.became == TASK_CANCELLED ? "cancelled"
+			 : e.became == TASK_FAILED    ? "failed"
+			 : req->kind == END_TIMEOUT   ? "timed_out"
+						      : "retried";
+	events_task_end(ev, &view, e.server_id, e.run_ms, kind_outcome(req->kind));
+	view.model = NULL;
+	return END_DONE;
+}
+
+static int release_edit(struct server *s, void *arg)
+{
+	(void)arg;
+	if (s->current_load <= 0)
+		return STORE_UNCHANGED;
+	s->current_load--;
+	return STORE_OK;
+}
+
+void dispatch_release_slot(const char *server_id)
+{
+	if (!server_id || !*server_id)
+		return;
+	int rc = server_update(server_id, release_edit, NULL, NULL);
+	if (rc != STORE_OK && rc != STORE_UNCHANGED && rc != STORE_NOENT)
+		log_error("server %s: slot not released (%s); the sweep will repair the load",
+			  server_id, store_strerror(rc));
+}
+
+/* ---- sending ---- */
+
+void dispatch_callback_url(const char *task_id, int attempt, const char *secret,
+			   struct buf *out)
+{
+	const char *base = config_str("publicUrl", "http://127.0.0.1:8080");
+	size_t n = strlen(base);
+	while (n && base[n - 1] == '/')
+		n--;
+	buf_add(out, base, n);
+	buf_printf(out, "/api/v2/tasks/%s/callback?attempt=%d&token=%s", task_id, attempt, secret);
+}
+
+/* The result document of a synchronous http-json answer. */
+static yajl_val sync_result(const struct buf *body, struct buf *err)
+{
+	yajl_val parsed = json_parse(body->data ? body->data : "", body->len, NULL, err);
+	if (!parsed)
+		return NULL;
+	struct jgen g;
+	struct buf text = BUF_INIT;
+	jg_init(&g);
+	jg_obj(&g);
+	jg_key(&g, "output");
+	yajl_val out = json_get(parsed, "output");
+	jg_value(&g, out ? out : parsed);
+	yajl_val metrics = json_get(parsed, "metrics");
+	if (metrics) {
+		jg_key(&g, "metrics");
+		jg_value(&g, metrics);
+	}
+	jg_obj_end(&g);
+	jg_finish(&g, &text);
+	jg_free(&g);
+	yajl_tree_free(parsed);
+	yajl_val result = json_parse(text.data, text.len, NULL, NULL);
+	buf_free(&text);
+	return result;
+}
+
+/* True if a server other than except_id could take t now (by the snapshot). */
+static bool another_server_fits(const struct task *t, const char *except_id)
+{
+	struct server_list snap;
+	struct lb_task want;
+	bool found = false;
+	task_wants(t, &want);
+	server_list_load(&snap, SERVERS_MAX);
+	for (size_t i = 0; i < snap.n && !found; i++)
+		found = strcmp(snap.v[i].id, except_id) != 0 && lb_eligible(&snap.v[i], &want) == LB_OK;
+	server_list_free(&snap);
+	return found;
+}
+
+bool dispatch_send(const struct dispatch_send *send)
+{
+	if (!send->attempt)
+		return false;
+	struct server srv;
+	yajl_val doc = NULL;
+	struct task t;
+	bool ended = false;
+	struct end_request end = {.attempt = send->attempt};
+	char why[320];
+
+	if (task_load_doc(send->task_id, &doc) != STORE_OK)
+		return false;
+	task_from_doc(doc, &t);
+	struct task_attempt *a = task_current_attempt(&t);
+	if (t.status != TASK_PROCESSING || !a || a->n != send->attempt) {
+		task_free(&t);
+		yajl_tree_free(doc);
+		return false; /* cancelled or ended before we got to send it */
+	}
+	if (server_load(send->server_id, &srv) != STORE_OK) {
+		end.kind = END_ERROR;
+		end.error = "the server was unregistered before the task was sent";
+		ended = dispatch_end_attempt(send->task_id, &end, NULL) == END_DONE;
+		task_free(&t);
+		yajl_tree_free(doc);
+		return ended;
+	}
+
+	struct buf cb = BUF_INIT;
+	char prediction_id[64];
+	snprintf(prediction_id, sizeof prediction_id, "%s-%d", send->task_id, send->attempt);
+	dispatch_callback_url(send->task_id, send->attempt, send->secret, &cb);
+	struct backend_call call = {
+		.task_id = send->task_id,
+		.prediction_id = prediction_id,
+		.model = t.model,
+		.input = t.input,
+		.callback_url = buf_str(&cb),
+		.timeout_ms = (long)t.timeout_s * 1000,
+		.cog_events = cog_events(),
+	};
+	struct backend_reply reply;
+	backend_dispatch(&srv, &call, &reply);
+
+	yajl_val result = NULL;
+	struct buf perr = BUF_INIT;
+	switch (reply.outcome) {
+	case BACKEND_ACCEPTED:
+		break;
+	case BACKEND_DONE:
+		result = sync_result(&reply.body, &perr);
+		if (result) {
+			end.kind = END_SUCCEEDED;
+			end.result = result;
+		} else {
+			end.kind = END_ERROR;
+			snprintf(why, sizeof why, "the backend's answer is not JSON: %s",
+				 buf_str(&perr));
+			end.error = why;
+		}
+		ended = true;
+		break;
+	case BACKEND_FAILED:
+	case BACKEND_REJECTED:
+		end.kind = END_REJECTED;
+		end.error = reply.error;
+		ended = true;
+		break;
+	case BACKEND_BUSY:
+	case BACKEND_STARTING:
+		end.kind = END_BUSY;
+		end.error = reply.error;
+		/* Capacity, not failure: due at once when another server can take the
+		 * task (the retry avoids this one), else after Retry-After or a second. */
+		end.delay_ms = another_server_fits(&t, srv.id)
+				       ? 0
+				       : (reply.retry_after_s > 0 ? reply.retry_after_s * 1000 : 1000);
+		ended = true;
+		break;
+	case BACKEND_ERROR:
+		end.kind = END_ERROR;
+		snprintf(why, sizeof why, "dispatch to %s failed: %s", srv.id, reply.error);
+		end.error = why;
+		ended = true;
+		break;
+	}
+	if (reply.outcome == BACKEND_ERROR || reply.outcome == BACKEND_ACCEPTED ||
+	    reply.outcome == BACKEND_DONE || reply.outcome == BACKEND_REJECTED)
+		health_record_passive(srv.id, reply.outcome != BACKEND_ERROR, reply.elapsed_ms);
+	if (reply.outcome != BACKEND_ACCEPTED)
+		log_info("task %s attempt %d on %s: %s%s%s", send->task_id, send->attempt, srv.id,
+			 backend_outcome_name(reply.outcome), reply.error[0] ? ": " : "",
+			 reply.error);
+	if (ended)
+		ended = dispatch_end_attempt(send->task_id, &end, NULL) == END_DONE;
+	if (result)
+		yajl_tree_free(result);
+	buf_free(&perr);
+	buf_free(&reply.body);
+	buf_free(&cb);
+	server_free(&srv);
+	task_free(&t);
+	yajl_tree_free(doc);
+	return ended;
+}
+
+/* ---- draining the queue ---- */
+
+/* An entry whose task is gone, or has left the queue, is a stale hint. */
+static void drop_if_stale(const struct tindex_entry *e, int store_rc, const struct task *t,
+			  int64_t now)
+{
+	if (store_rc == STORE_NOENT) {
+		/* The entry is written before the task file: give a creator time. */
+		long long queued_at = 0;
+		sscanf(e->key + 7, "%13lld", &queued_at);
+		if (now - queued_at > 60000)
+			tindex_queue_remove(e->key);
+		return;
+	}
+	if (store_rc == STORE_CORRUPT ||
+	    (t && ((t->status != TASK_QUEUED && t->status != TASK_PENDING) ||
+		   strcmp(t->queue_key, e->key) != 0)))
+		tindex_queue_remove(e->key);
+}
+
+/* One pass over the queue listing; *relist is set when a send ended its attempt at
+ * once (re-queued under a new key, or freed a slot), so the caller lists again. */
+static int drain_pass(struct server_list *snap, int max_tasks, int64_t until, bool *relist)
+{
+	int dispatched = 0;
+	struct tindex_entry *entries;
+	size_t n = tindex_queue_list(&entries, 1000);
+	int64_t now = now_ms();
+	*relist = false;
+	for (size_t i = 0; i < n && dispatched < max_tasks && mono_ms() < until; i++) {
+		const struct tindex_entry *e = &entries[i];
+		if (e->not_before > now)
+			continue;
+		yajl_val doc = NULL;
+		int rc = task_load_doc(e->id, &doc);
+		struct task t;
+		if (rc != STORE_OK) {
+			drop_if_stale(e, rc, NULL, now);
+			continue;
+		}
+		task_from_doc(doc, &t);
+		if ((t.status != TASK_QUEUED && t.status != TASK_PENDING) ||
+		    strcmp(t.queue_key, e->key) != 0) {
+			drop_if_stale(e, rc, &t, now);
+		} else {
+			int chosen = reserve_slot(snap, &t);
+			if (chosen >= 0) {
+				struct claim_arg c = {.server_id = snap->v[chosen].id,
+						      .queue_key = e->key};
+				tindex_active_add(t.id);
+				rc = task_update(t.id, claim_edit, &c, NULL);
+				if (rc == STORE_OK) {
+					struct dispatch_send send;
+					tindex_queue_remove(e->key);
+					fill_send(&send, t.id, c.server_id, &c);
+					events_task("dispatched", &t, c.server_id, 0);
+					dispatched++;
+					if (dispatch_send(&send)) {
+						/* The slot came back or the task re-queued:
+						 * the snapshot and the listing are stale. */
+						server_list_free(snap);
+						server_list_load(snap, SERVERS_MAX);
+						*relist = true;
+					}
+				} else {
+					dispatch_release_slot(snap->v[chosen].id);
+					if (snap->v[chosen].current_load > 0)
+						snap->v[chosen].current_load--;
+				}
+			}
+		}
+		task_free(&t);
+		yajl_tree_free(doc);
+		if (*relist || !snapshot_has_room(snap))
+			break;
+	}
+	free(entries);
+	return dispatched;
+}
+
+int dispatch_drain(int max_tasks, int budget_ms)
+{
+	int64_t until = mono_ms() + budget_ms;
+	int dispatched = 0;
+	/* Most calls find nothing waiting: one readdir instead of reading every
+	 * server's file. */
+	if (tindex_queue_empty())
+		return 0;
+	struct server_list snap;
+	server_list_load(&snap, SERVERS_MAX);
+	bool relist = true;
+	/* Bounded by max_tasks (every pass that relists has dispatched one) and time. */
+	for (int pass = 0; relist && pass <= max_tasks && dispatched < max_tasks &&
+			   mono_ms() < until && snapshot_has_room(&snap);
+	     pass++)
+		dispatched += drain_pass(&snap, max_tasks - dispatched, until, &relist);
+	server_list_free(&snap);
+	return dispatched;
+}
+
+/* ---- the ledger rebuild ---- */
+
+struct load_count {
+	char (*ids)[65];
+	int *counts;
+	size_t n;
+};
+
+static int count_active(const char *id, void *arg)
+{
+	struct load_count *lc = arg;
+	yajl_val doc;
+	if (task_load_doc(id, &doc) != STORE_OK)
+		return 0;
+	if (strcmp(json_str_or(doc, "status", ""), "PROCESSING") == 0) {
+		const char *sid = json_str_or(doc, "serverId", "");
+		for (size_t i = 0; i < lc->n; i++)
+			if (strcmp(lc->ids[i], sid) == 0)
+				lc->counts[i]++;
+	}
+	yajl_tree_free(doc);
+	return 0;
+}
+
+/* One sighting: every server's stored load and its PROCESSING task count. */
+struct sighting {
+	struct load_count lc;
+	int *loads;
+};
+
+static void sight(struct sighting *s)
+{
+	struct server_list snap;
+	server_list_load(&snap, SERVERS_MAX);
+	s->lc.n = snap.n;
+	s->lc.ids = calloc(snap.n + 1, sizeof *s->lc.ids);
+	s->lc.counts = calloc(snap.n + 1, sizeof *s->lc.counts);
+	s->loads = calloc(snap.n + 1, sizeof *s->loads);
+	if (!s->lc.ids || !s->lc.counts || !s->loads)
+		abort();
+	for (size_t i = 0; i < snap.n; i++) {
+		snprintf(s->lc.ids[i], sizeof s->lc.ids[i], "%s", snap.v[i].id);
+		s->loads[i] = snap.v[i].current_load;
+	}
+	server_list_free(&snap);
+	tindex_active_each(count_active, &s->lc);
+}
+
+static void sighting_free(struct sighting *s)
+{
+	free(s->lc.ids);
+	free(s->lc.counts);
+	free(s->loads);
+}
+
+struct set_load {
+	int expect_load; /* only correct if the load is still what both sightings saw */
+	int want;
+};
+
+static int set_load_edit(struct server *s, void *arg)
+{
+	struct set_load *sl = arg;
+	if (s->current_load != sl->expect_load || s->current_load == sl->want)
+		return STORE_UNCHANGED;
+	log_warn("server %s: currentLoad %d corrected to %d from the task ledger", s->id,
+		 s->current_load, sl->want);
+	s->current_load = sl->want;
+	return STORE_OK;
+}
+
+int dispatch_rebuild_load(void)
+{
+	struct sighting first, second;
+	sight(&first);
+	bool suspect = false;
+	for (size_t i = 0; i < first.lc.n; i++)
+		suspect |= first.loads[i] != first.lc.counts[i];
+	if (!suspect) {
+		sighting_free(&first);
+		return 0;
+	}
+	/* A reservation is followed within milliseconds by its task turning PROCESSING;
+	 * a mismatch that is still the same a moment later is drift, not a dispatch in
+	 * flight. */
+	sleep_ms((unsigned)config_sect_int("sweep", "ledgerRecheckMs", 300, 10, 10000));
+	sight(&second);
+	int corrected = 0;
+	for (size_t i = 0; i < first.lc.n; i++) {
+		if (first.loads[i] == first.lc.counts[i])
+			continue;
+		for (size_t k = 0; k < second.lc.n; k++) {
+			if (strcmp(first.lc.ids[i], second.lc.ids[k]) != 0)
+				continue;
+			if (second.loads[k] == first.loads[i] &&
+			    second.lc.counts[k] == first.lc.counts[i]) {
+				struct set_load sl = {first.loads[i], first.lc.counts[i]};
+				if (server_update(first.lc.ids[i], set_load_edit, &sl, NULL) ==
+				    STORE_OK)
+					corrected++;
+			}
+			break;
+		}
+	}
+	sighting_free(&first);
+	sighting_free(&second);
+	return corrected;
+}

@@ -1,0 +1,196 @@
+#include "stats/findings.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/server.h"
+#include "base/util.h"
+
+const char *const finding_level_name[3] = {"info", "warning", "critical"};
+
+struct list {
+	struct finding *v;
+	size_t n, cap;
+};
+
+static void add(struct list *l, enum finding_level level, const char *subject, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void add(struct list *l, enum finding_level level, const char *subject, const char *fmt, ...)
+{
+	l->v = array_grow(l->v, l->n, &l->cap, sizeof *l->v, 8);
+	struct finding *f = &l->v[l->n++];
+	memset(f, 0, sizeof *f);
+	f->level = level;
+	snprintf(f->subject, sizeof f->subject, "%s", subject ? subject : "");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->text, sizeof f->text, fmt, ap);
+	va_end(ap);
+}
+
+void findings_window_phrase(int64_t window_ms, char *out, size_t n)
+{
+	if (window_ms == STATS_HOUR_MS)
+		snprintf(out, n, "in the last hour");
+	else if (window_ms % STATS_HOUR_MS == 0)
+		snprintf(out, n, "in the last %lld hours", (long long)(window_ms / STATS_HOUR_MS));
+	else if (window_ms == 60000)
+		snprintf(out, n, "in the last minute");
+	else
+		snprintf(out, n, "in the last %lld minutes", (long long)(window_ms / 60000));
+}
+
+void findings_duration(int64_t ms, char *out, size_t n)
+{
+	if (ms < 0)
+		ms = 0;
+	if (ms < 1000)
+		snprintf(out, n, "%lld ms", (long long)ms);
+	else if (ms < 120000)
+		snprintf(out, n, "%.3g s", (double)ms / 1000.0);
+	else if (ms < 2 * STATS_HOUR_MS)
+		snprintf(out, n, "%lld min", (long long)(ms / 60000));
+	else
+		snprintf(out, n, "%.1f h", (double)ms / (double)STATS_HOUR_MS);
+}
+
+static int pct(uint64_t part, uint64_t whole)
+{
+	return whole ? (int)lround(100.0 * (double)part / (double)whole) : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Critical first, then warnings, then notes; stable within a level. */
+static void sort_by_level(struct finding *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		struct finding f = v[i];
+		size_t j = i;
+		while (j > 0 && v[j - 1].level < f.level) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = f;
+	}
+}
+
+size_t findings_build(const struct findings_input *in, struct finding **out)
+{
+	struct list l = {0};
+	char phrase[64], d1[32], d2[32];
+	int min_tasks = in->min_tasks > 0 ? in->min_tasks : 5;
+	double fail_pct = in->failure_pct > 0 ? in->failure_pct : 20;
+	const struct statsq_live *live = in->live;
+	findings_window_phrase(in->window_ms, phrase, sizeof phrase);
+
+	int routable = 0;
+	for (size_t i = 0; live && i < live->nservers; i++)
+		routable += statsq_server_routable(&live->servers[i]);
+	if (live && live->nservers == 0)
+		add(&l, FINDING_WARNING, NULL, "no server is registered: tasks wait in the queue");
+	else if (live && routable == 0)
+		add(&l, FINDING_CRITICAL, NULL,
+		    "no server is healthy (%zu registered): tasks wait in the queue",
+		    live->nservers);
+
+	for (size_t i = 0; i < in->win->nservers; i++) {
+		const struct stats_group *g = &in->win->servers[i];
+		uint64_t done = stats_group_processed(g), bad = stats_group_errors(g);
+		if (done < (uint64_t)min_tasks || done == 0)
+			continue;
+		double rate = 100.0 * (double)bad / (double)done;
+		if (rate >= fail_pct)
+			add(&l, rate >= 50 ? FINDING_CRITICAL : FINDING_WARNING, g->name,
+			    "%s failed %d%% of its tasks %s (%llu of %llu)", g->name,
+			    pct(bad, done), phrase, (unsigned long long)bad,
+			    (unsigned long long)done);
+	}
+	for (size_t i = 0; i < in->win->nmodels; i++) {
+		const struct stats_group *g = &in->win->models[i];
+		uint64_t bad = g->n[ST_FAILED], done = g->n[ST_COMPLETED] + bad;
+		if (done < (uint64_t)min_tasks || done == 0)
+			continue;
+		double rate = 100.0 * (double)bad / (double)done;
+		if (rate >= fail_pct)
+			add(&l, rate >= 50 ? FINDING_CRITICAL : FINDING_WARNING, g->name,
+			    "model %s: %d%% of its tasks failed %s (%llu of %llu)", g->name,
+			    pct(bad, done), phrase, (unsigned long long)bad,
+			    (unsigned long long)done);
+	}
+	for (size_t i = 0; live && i < live->nservers; i++) {
+		const struct server *s = &live->servers[i];
+		if (s->maintenance)
+			continue;
+		findings_duration(s->status_since ? in->now - s->status_since : 0, d1, sizeof d1);
+		if (s->health == HEALTH_OFFLINE)
+			add(&l, FINDING_WARNING, s->id, "%s is offline%s%s", s->id,
+			    s->status_since ? " for " : "", s->status_since ? d1 : "");
+		else if (s->health == HEALTH_DEGRADED)
+			add(&l, FINDING_INFO, s->id, "%s is degraded (slow or erroring)%s%s", s->id,
+			    s->status_since ? " for " : "", s->status_since ? d1 : "");
+	}
+	if (live && live->oldest_since && in->now - live->oldest_since > 300000) {
+		findings_duration(in->now - live->oldest_since, d1, sizeof d1);
+		add(&l, FINDING_WARNING, NULL,
+		    "the oldest queued task has waited %s for a server (%zu queued)", d1,
+		    live->queue_depth);
+	}
+	if (in->win->all.wait.count) {
+		double p95 = hist_quantile(&in->win->all.wait, 0.95);
+		if (p95 > 60000) {
+			findings_duration((int64_t)p95, d1, sizeof d1);
+			add(&l, FINDING_INFO, NULL, "tasks waited up to %s for a server %s (p95)",
+			    d1, phrase);
+		}
+	}
+	/* Slow servers: against the median of the servers' p95 run times. */
+	double *p95s = calloc(in->win->nservers + 1, sizeof *p95s);
+	if (!p95s)
+		abort();
+	size_t np = 0;
+	for (size_t i = 0; i < in->win->nservers; i++)
+		if (in->win->servers[i].run.count >= (uint64_t)min_tasks)
+			p95s[np++] = hist_quantile(&in->win->servers[i].run, 0.95);
+	if (np >= 2) {
+		qsort(p95s, np, sizeof *p95s, cmp_double);
+		double median = np % 2 ? p95s[np / 2] : (p95s[np / 2 - 1] + p95s[np / 2]) / 2;
+		for (size_t i = 0; i < in->win->nservers; i++) {
+			const struct stats_group *g = &in->win->servers[i];
+			if (g->run.count < (uint64_t)min_tasks)
+				continue;
+			double p = hist_quantile(&g->run, 0.95);
+			if (median > 0 && p > 2 * median) {
+				findings_duration((int64_t)p, d1, sizeof d1);
+				findings_duration((int64_t)median, d2, sizeof d2);
+				add(&l, FINDING_INFO, g->name,
+				    "%s is slow: p95 run time %s against a median of %s across "
+				    "servers",
+				    g->name, d1, d2);
+			}
+		}
+	}
+	free(p95s);
+	if (in->prev) {
+		uint64_t before = in->prev->all.n[ST_COMPLETED], now = in->win->all.n[ST_COMPLETED];
+		if (before >= 10 && now * 2 <= before)
+			add(&l, FINDING_INFO, NULL,
+			    "throughput fell %d%%: %llu tasks completed %s against %llu in the "
+			    "window before",
+			    pct(before - now, before), (unsigned long long)now, phrase,
+			    (unsigned long long)before);
+	}
+	if (l.n == 0)
+		add(&l, FINDING_INFO, NULL, "no problems found %s", phrase);
+	sort_by_level(l.v, l.n);
+	*out = l.v;
+	return l.n;
+}

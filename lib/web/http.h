@@ -1,0 +1,82 @@
+/* http: one request and its response, independent of how they travel (FastCGI
+ * streams or plain CGI stdio). Everything copied out of the environment at accept
+ * time, because the environment dies with the request.
+ *
+ * Ownership: struct http_req and struct http_resp own every string they hold;
+ * http_req_free()/http_resp_free() release them at the end of the loop. */
+#ifndef TASKGATE_HTTP_H
+#define TASKGATE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "base/json.h"
+
+#define HTTP_MAX_PARAMS 4
+
+struct http_io {
+	/* returns bytes read, 0 at end, -1 on error */
+	ssize_t (*read)(void *ctx, char *dst, size_t n);
+	/* returns 0 or -1 */
+	int (*write)(void *ctx, const char *src, size_t n);
+	void *ctx;
+	char **envp;
+};
+
+struct http_req {
+	char method[16];
+	char *uri;   /* REQUEST_URI as sent */
+	char *path;  /* uri up to '?' */
+	char *query; /* after '?', raw (may be "") */
+	char *authorization;
+	char *content_type;
+	char *idempotency_key;
+	char *prefer;
+	char *remote_addr;
+	char *https;
+	char *host;
+	char request_id[40];
+	struct buf body;
+	yajl_val json; /* parsed body when the route asks for one */
+	const char *param[HTTP_MAX_PARAMS]; /* :id captures, point into param_store */
+	char *param_store;
+	int auth; /* enum auth_level granted by the token */
+	const char *token; /* bearer token presented (not logged) */
+};
+
+struct http_resp {
+	int status;
+	const char *content_type; /* static string */
+	struct buf headers;	  /* extra "Name: value\r\n" lines */
+	struct buf body;
+};
+
+/* Fills rq from the environment and reads the body (at most max_body bytes).
+ * Returns 0, or the HTTP status to answer with (400, 411, 413) when the request
+ * cannot be read; rq is usable for an error answer either way. */
+int http_req_read(struct http_req *rq, const struct http_io *io, size_t max_body);
+void http_req_free(struct http_req *rq);
+
+/* Percent-decodes the first value of name in the query string into out.
+ * Returns true if the parameter is present (even empty), false otherwise or when
+ * the value does not fit. */
+bool http_query(const struct http_req *rq, const char *name, char *out, size_t outlen);
+
+void http_resp_init(struct http_resp *rs);
+void http_resp_free(struct http_resp *rs);
+void http_header(struct http_resp *rs, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Sets status and a JSON body from a finished generator; returns the status, or
+ * answers 500 if the generator failed. */
+int http_json(struct http_resp *rs, int status, struct jgen *g);
+/* RFC 9457 problem+json; field (may be NULL) names the request field at fault.
+ * Returns status. */
+int http_problem(struct http_resp *rs, int status, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+const char *http_status_text(int status);
+/* Serialises status line, headers and body through io. */
+int http_resp_send(const struct http_resp *rs, const struct http_io *io);
+
+#endif
