@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hour.h"
 #include "stats/alerts.h"
 #include "stats/findings.h"
 #include "jobs/rollup.h"
@@ -252,7 +253,7 @@ static int answer_servers(struct http_req *rq, struct http_resp *rs, const char 
 	struct statsq_info info, winfo;
 	statsq_all_time(now, &ever, &info);
 	/* Time per status: over the window, else over the last 24 hours. */
-	int64_t sw_from = w.given ? w.from : now - 24 * STATS_HOUR_MS;
+	int64_t sw_from = w.given ? w.from : now - 24 * HOUR_MS;
 	int64_t sw_to = w.given ? w.to : now + 1;
 	statsq_window(sw_from, sw_to, now, &win, &winfo);
 	if (w.given)
@@ -346,7 +347,7 @@ int api_stats_hourly(struct http_req *rq, struct http_resp *rs)
 	if (st)
 		return st;
 	int64_t now = now_ms();
-	int64_t first = stats_hour_floor(now) - (hours - 1) * STATS_HOUR_MS;
+	int64_t first = hour_floor(now) - (hours - 1) * HOUR_MS;
 	struct stats_agg *h = calloc((size_t)hours, sizeof *h);
 	if (!h)
 		abort();
@@ -361,8 +362,8 @@ int api_stats_hourly(struct http_req *rq, struct http_resp *rs)
 	for (long i = 0; i < hours; i++) {
 		const struct stats_group *a = &h[i].all;
 		jg_obj(&g);
-		statsq_jg_time(&g, "hour", first + i * STATS_HOUR_MS);
-		jg_kint(&g, "hourMs", first + i * STATS_HOUR_MS);
+		statsq_jg_time(&g, "hour", first + i * HOUR_MS);
+		jg_kint(&g, "hourMs", first + i * HOUR_MS);
 		jg_kint(&g, "tasks", (long long)a->n[ST_CREATED]);
 		jg_kint(&g, "successes", (long long)a->n[ST_COMPLETED]);
 		jg_kint(&g, "failures", (long long)a->n[ST_FAILED]);
@@ -427,7 +428,7 @@ int api_stats_performance(struct http_req *rq, struct http_resp *rs)
 	int st = parse_count(rq, rs, "hours", 1, 1, PERFORMANCE_MAX, &hours);
 	if (st)
 		return st;
-	int64_t now = now_ms(), span = hours * STATS_HOUR_MS;
+	int64_t now = now_ms(), span = hours * HOUR_MS;
 	struct stats_agg win, prev;
 	struct statsq_info info, pinfo;
 	statsq_window(now - span, now + 1, now, &win, &info);

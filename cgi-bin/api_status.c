@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hour.h"
 #include "stats/alerts.h"
 #include "model/auth.h"
 #include "stats/findings.h"
@@ -129,7 +130,7 @@ static void chart(struct buf *b, const char *id, const char *caption, const doub
 		double h = v[i] > 0 ? ph * v[i] / max : 0;
 		double x = CHART_LEFT + slot * i + 1;
 		char when[32], hh[8];
-		format_time_ms(first + i * STATS_HOUR_MS, when);
+		format_time_ms(first + i * HOUR_MS, when);
 		memcpy(hh, when + 11, 5);
 		hh[5] = '\0';
 		axis_label(label, sizeof label, v[i], u);
@@ -240,13 +241,13 @@ int api_status_page(struct http_req *rq, struct http_resp *rs)
 	struct statsq_live live;
 	statsq_live_load(&live, now);
 	struct stats_agg hour;
-	statsq_window(now - STATS_HOUR_MS, now + 1, now, &hour, NULL);
-	int64_t first = stats_hour_floor(now) - (CHART_HOURS - 1) * STATS_HOUR_MS;
+	statsq_window(now - HOUR_MS, now + 1, now, &hour, NULL);
+	int64_t first = hour_floor(now) - (CHART_HOURS - 1) * HOUR_MS;
 	struct stats_agg h[CHART_HOURS];
 	statsq_hours(first, CHART_HOURS, now, h);
 	struct finding *f;
 	struct findings_input in = {
-	    .win = &hour, .live = &live, .window_ms = STATS_HOUR_MS, .now = now};
+	    .win = &hour, .live = &live, .window_ms = HOUR_MS, .now = now};
 	size_t nf = findings_build(&in, &f);
 	struct alerts_state as;
 	alerts_state_load(&as);

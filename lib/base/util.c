@@ -176,3 +176,11 @@ size_t array_search(const void *key, const void *v, size_t n, size_t size,
 	*found = false;
 	return lo;
 }
+
+char *xstrdup(const char *s)
+{
+	char *c = strdup(s ? s : "");
+	if (!c)
+		abort();
+	return c;
+}

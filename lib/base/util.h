@@ -32,6 +32,9 @@ bool secure_equal(const char *a, size_t alen, const char *b, size_t blen);
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds. */
 void format_time_ms(int64_t ms, char out[32]);
 
+/* A copy of s ("" for NULL) that the caller frees. Running out of memory aborts. */
+char *xstrdup(const char *s);
+
 /* ---- growable arrays ----
  * An array is a pointer v, a count n and a capacity (elements allocated); size is
  * sizeof *v. Running out of memory aborts, as everywhere in taskgate. */

@@ -1,4 +1,5 @@
 #include "fs/store.h"
+#include "fs/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -597,14 +598,16 @@ int store_load_text(const char *kind, const char *id, struct buf *out)
 	return rc;
 }
 
-int store_stat(const char *kind, const char *id, struct stat *st)
+void store_stamp(const char *kind, const char *id, struct file_stamp *out)
 {
 	const struct kind_info *k = kind_lookup(kind);
 	char path[PATH_MAX];
-	if (!store_id_valid(id))
-		return -1;
+	if (!store_id_valid(id)) {
+		memset(out, 0, sizeof *out);
+		return;
+	}
 	object_path(k, id, path, sizeof path);
-	return stat(path, st);
+	file_stamp_take(path, out);
 }
 
 bool store_exists(const char *kind, const char *id)

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "base/json.h"
+#include "fs/file.h"
 
 #define STORE_ROOT "."
 #define STORE_ID_MAX 64
@@ -56,8 +57,9 @@ int store_load(const char *kind, const char *id, yajl_val *out);
  * it and calls store_quarantine() when it does not parse. */
 int store_load_text(const char *kind, const char *id, struct buf *out);
 bool store_exists(const char *kind, const char *id);
-/* stat() of the object's file (readers that cache a parsed copy check it). */
-int store_stat(const char *kind, const char *id, struct stat *st);
+/* The object's file stamp (readers that cache a parsed copy check it); not
+ * present when the object is missing or the id invalid. */
+void store_stamp(const char *kind, const char *id, struct file_stamp *out);
 
 /* Writes a new object; STORE_EXISTS if the id is taken (nothing changed). */
 int store_create(const char *kind, const char *id, const char *data, size_t len);

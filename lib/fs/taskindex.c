@@ -1,4 +1,5 @@
 #include "fs/taskindex.h"
+#include "base/hour.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -149,14 +150,6 @@ int tindex_active_each(int (*fn)(const char *id, void *arg), void *arg)
 			rc = fn(de->d_name, arg);
 	closedir(d);
 	return rc;
-}
-
-static void hour_name(int64_t ms, char out[16])
-{
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	strftime(out, 16, "%Y%m%d%H", &tm);
 }
 
 int tindex_created_add(const char *id, int64_t created_at)

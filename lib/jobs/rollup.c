@@ -1,4 +1,5 @@
 #include "jobs/rollup.h"
+#include "base/hour.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ static const struct json_limits doc_limits = {
 static void rel_of(char *out, size_t n, const char *dir, int64_t hour, const char *suffix)
 {
 	char name[11];
-	stats_hour_name(hour, name);
+	hour_name(hour, name);
 	snprintf(out, n, "%s/%s%s", dir, name, suffix);
 }
 
@@ -109,7 +110,7 @@ int rollup_totals_load(struct rollup_totals *t)
 	for (size_t i = 0; f && YAJL_IS_OBJECT(f) && i < f->u.object.len; i++) {
 		int64_t hour;
 		yajl_val v = f->u.object.values[i];
-		if (stats_hour_parse(f->u.object.keys[i], &hour) && YAJL_IS_INTEGER(v) &&
+		if (hour_parse(f->u.object.keys[i], &hour) && YAJL_IS_INTEGER(v) &&
 		    YAJL_GET_INTEGER(v) >= 0)
 			folded_set(t, hour, (uint64_t)YAJL_GET_INTEGER(v));
 	}
@@ -130,7 +131,7 @@ void rollup_totals_to_json(const struct rollup_totals *t, struct jgen *g)
 	jg_obj(g);
 	for (size_t i = 0; i < t->n; i++) {
 		char name[11];
-		stats_hour_name(t->f[i].hour, name);
+		hour_name(t->f[i].hour, name);
 		jg_kint(g, name, (long long)t->f[i].bytes);
 	}
 	jg_obj_end(g);
@@ -169,7 +170,7 @@ int rollup_doc_load(int64_t hour, struct rollup_doc *d)
 	int rc = read_json(rel, &doc);
 	if (rc != STORE_OK)
 		return rc;
-	stats_hour_name(hour, name);
+	hour_name(hour, name);
 	if (strcmp(json_str_or(doc, "hour", ""), name) != 0) {
 		yajl_tree_free(doc);
 		return STORE_CORRUPT;
@@ -192,12 +193,12 @@ int rollup_doc_load(int64_t hour, struct rollup_doc *d)
 void rollup_doc_to_json(const struct rollup_doc *d, struct jgen *g)
 {
 	char name[11];
-	stats_hour_name(d->hour, name);
+	hour_name(d->hour, name);
 	jg_obj(g);
 	jg_kint(g, "version", 1);
 	jg_kstr(g, "hour", name);
 	jg_kint(g, "start", d->hour);
-	jg_kint(g, "end", d->hour + STATS_HOUR_MS);
+	jg_kint(g, "end", d->hour + HOUR_MS);
 	jg_key(g, "source");
 	jg_obj(g);
 	jg_kint(g, "bytes", (long long)d->bytes);
@@ -218,7 +219,7 @@ static void doc_finish(int64_t hour, const struct stats_agg *raw, const struct s
 	d->lines = raw->lines;
 	d->bad = raw->bad;
 	stats_agg_merge(&d->agg, raw);
-	stats_account_status(raw, start, hour, hour + STATS_HOUR_MS, &d->agg, &d->state);
+	stats_account_status(raw, start, hour, hour + HOUR_MS, &d->agg, &d->state);
 }
 
 void rollup_doc_build(int64_t hour, const char *text, size_t len, const struct stats_state *start,
@@ -288,7 +289,7 @@ static int doc_save(const struct rollup_doc *d)
 {
 	char name[20];
 	struct jgen g;
-	stats_hour_name(d->hour, name);
+	hour_name(d->hour, name);
 	strcat(name, ".json");
 	jg_init(&g);
 	rollup_doc_to_json(d, &g);
@@ -410,7 +411,7 @@ int rollup_check(struct buf *report)
 	for (size_t i = 0; i < t.n; i++) {
 		struct rollup_doc d;
 		char name[11];
-		stats_hour_name(t.f[i].hour, name);
+		hour_name(t.f[i].hour, name);
 		rc = rollup_doc_load(t.f[i].hour, &d);
 		if (rc != STORE_OK) {
 			buf_printf(report, "hour %s is listed but its document is %s\n", name,
@@ -439,7 +440,7 @@ int rollup_check(struct buf *report)
 	for (size_t i = 0; i < ndocs; i++)
 		if (!rollup_totals_find(&t, docs[i])) {
 			char name[11];
-			stats_hour_name(docs[i], name);
+			hour_name(docs[i], name);
 			buf_printf(report,
 				   "hour %s has a document that totals do not list yet "
 				   "(the next run adds it)\n",
@@ -502,7 +503,7 @@ int rollup_run(const struct rollup_opts *o, struct rollup_result *r)
 	long long keep = o->keep_days >= 0
 			     ? o->keep_days
 			     : config_sect_int("stats", "eventsRetentionDays", 30, 0, 36500);
-	int64_t limit = stats_hour_floor(now - grace * 1000); /* hours before it are finished */
+	int64_t limit = hour_floor(now - grace * 1000); /* hours before it are finished */
 
 	/* A killed run may have left half-written temp files; we hold the run lock, so
 	 * no writer of these folders is alive. */
@@ -634,7 +635,7 @@ int rollup_run(const struct rollup_opts *o, struct rollup_result *r)
 
 	/* Retention: raw files of hours that are folded as they are now. */
 	if (keep > 0 && r->errors == 0) {
-		int64_t cutoff = stats_hour_floor(now) - keep * 24 * STATS_HOUR_MS;
+		int64_t cutoff = hour_floor(now) - keep * 24 * HOUR_MS;
 		for (size_t i = 0; i < nevs && evs[i] < cutoff && evs[i] < limit; i++) {
 			char rel[64];
 			struct events_fileinfo fi;

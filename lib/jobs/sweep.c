@@ -1,4 +1,5 @@
 #include "jobs/sweep.h"
+#include "base/hour.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -185,11 +186,8 @@ static void retention(const struct sweep_opts *o, struct sweep_summary *s, int64
 {
 	int days = (int)config_sect_int("sweep", "retentionDays", 7, 1, 3650);
 	int64_t cutoff = now_ms() - (int64_t)days * 86400000;
-	char cutoff_hour[16], dir[PATH_MAX];
-	time_t cs = (time_t)(cutoff / 1000);
-	struct tm tm;
-	gmtime_r(&cs, &tm);
-	strftime(cutoff_hour, sizeof cutoff_hour, "%Y%m%d%H", &tm);
+	char cutoff_hour[HOUR_NAME_LEN + 1], dir[PATH_MAX];
+	hour_name(cutoff, cutoff_hour);
 	snprintf(dir, sizeof dir, "%s/created", store_root());
 	DIR *d = opendir(dir);
 	if (!d)

@@ -1,4 +1,5 @@
 #include "lb/lbstate.h"
+#include "base/hour.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,15 +22,6 @@
 #define LB_STATS_ID "lb-stats"
 #define LB_FOLD_LOCK "locks/lb-fold"
 #define LB_SERVERS_MAX 4096
-#define HOUR_MS 3600000LL
-
-static char *xstrdup(const char *s)
-{
-	char *c = strdup(s ? s : "");
-	if (!c)
-		abort();
-	return c;
-}
 
 /* ---- per-process caches keyed by what stat() says ---- */
 
@@ -404,14 +396,6 @@ double lb_stats_ewma(const struct lb_server_stats *st, const char *model)
 }
 
 /* ---- folding the event log ---- */
-
-static void hour_name(int64_t ms, char out[16])
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 16, "%Y%m%d%H", &tm);
-}
 
 static int64_t hour_start(const char *h)
 {

@@ -16,7 +16,7 @@
 #endif
 
 static yajl_val doc;
-static struct stat seen;
+static struct file_stamp seen;
 
 const char *config_state_dir(void)
 {
@@ -31,12 +31,12 @@ const char *config_state_dir(void)
 int config_refresh(void)
 {
 	char path[PATH_MAX];
-	struct stat st;
+	struct file_stamp st;
 	snprintf(path, sizeof path, "%s/config.json", config_state_dir());
-	if (stat(path, &st) < 0)
+	file_stamp_take(path, &st);
+	if (!st.present)
 		return -1;
-	if (doc && st.st_ino == seen.st_ino && st.st_mtim.tv_sec == seen.st_mtim.tv_sec &&
-	    st.st_mtim.tv_nsec == seen.st_mtim.tv_nsec && st.st_size == seen.st_size)
+	if (doc && file_stamp_same(&st, &seen))
 		return 0;
 	yajl_val fresh;
 	int rc = store_load(STORE_ROOT, "config", &fresh);

@@ -32,14 +32,6 @@ const char *server_status(const struct server *s)
 	return s->maintenance ? "maintenance" : health_names[s->health];
 }
 
-static char *xstrdup(const char *s)
-{
-	char *c = strdup(s ? s : "");
-	if (!c)
-		abort();
-	return c;
-}
-
 const char *server_url_problem(const char *url)
 {
 	if (strlen(url) > URL_MAX_LEN)
@@ -409,17 +401,11 @@ static void server_copy(struct server *to, const struct server *from)
  * with this it costs a stat per server instead of a parse per server, which kept
  * creation with 100 servers near the speed with one. */
 struct cached_server {
-	struct stat st;
+	struct file_stamp st;
 	struct server s;
 };
 static struct cached_server *cache;
 static size_t cache_n;
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
 
 static struct cached_server *cache_find(const char *id)
 {
@@ -449,11 +435,12 @@ void server_list_load(struct server_list *l, size_t max)
 		abort();
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct stat st;
+		struct file_stamp st;
 		struct cached_server *c = cache_find(ids[i]);
-		if (store_stat("servers", ids[i], &st) < 0)
+		store_stamp("servers", ids[i], &st);
+		if (!st.present)
 			continue; /* removed since the listing */
-		if (c && same_file(&c->st, &st)) {
+		if (c && file_stamp_same(&c->st, &st)) {
 			fresh[kept] = *c;
 			memset(&c->s, 0, sizeof c->s); /* ownership moved to fresh */
 		} else {

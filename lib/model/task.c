@@ -67,14 +67,6 @@ bool task_set_status(struct task *t, enum task_status to, int64_t now)
 	return true;
 }
 
-static char *xstrdup(const char *s)
-{
-	char *c = strdup(s);
-	if (!c)
-		abort();
-	return c;
-}
-
 static char *dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;

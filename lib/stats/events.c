@@ -1,4 +1,5 @@
 #include "stats/events.h"
+#include "base/hour.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,7 +48,7 @@ static void append_line(int64_t ms, struct jgen *g)
 	if (jg_finish(g, &line) < 0 || line.len >= EVENT_LINE_MAX)
 		goto out;
 	buf_addch(&line, '\n');
-	stats_hour_name(ms, hour);
+	hour_name(ms, hour);
 	snprintf(path, sizeof path, "%s/stats/events/%s.jsonl", store_root(), hour);
 	int fd = hour_fd(path);
 	if (fd < 0) {
@@ -258,7 +259,7 @@ static bool parse_hour_file(const char *name, void *start, const void *suffix)
 		return false;
 	memcpy(hour, name, 10);
 	hour[10] = '\0';
-	return stats_hour_parse(hour, start);
+	return hour_parse(hour, start);
 }
 
 size_t events_list_hours(const char *dir, const char *suffix, int64_t **out)

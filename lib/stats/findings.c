@@ -1,4 +1,5 @@
 #include "stats/findings.h"
+#include "base/hour.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -34,10 +35,10 @@ static void add(struct list *l, enum finding_level level, const char *subject, c
 
 void findings_window_phrase(int64_t window_ms, char *out, size_t n)
 {
-	if (window_ms == STATS_HOUR_MS)
+	if (window_ms == HOUR_MS)
 		snprintf(out, n, "in the last hour");
-	else if (window_ms % STATS_HOUR_MS == 0)
-		snprintf(out, n, "in the last %lld hours", (long long)(window_ms / STATS_HOUR_MS));
+	else if (window_ms % HOUR_MS == 0)
+		snprintf(out, n, "in the last %lld hours", (long long)(window_ms / HOUR_MS));
 	else if (window_ms == 60000)
 		snprintf(out, n, "in the last minute");
 	else
@@ -52,10 +53,10 @@ void findings_duration(int64_t ms, char *out, size_t n)
 		snprintf(out, n, "%lld ms", (long long)ms);
 	else if (ms < 120000)
 		snprintf(out, n, "%.3g s", (double)ms / 1000.0);
-	else if (ms < 2 * STATS_HOUR_MS)
+	else if (ms < 2 * HOUR_MS)
 		snprintf(out, n, "%lld min", (long long)(ms / 60000));
 	else
-		snprintf(out, n, "%.1f h", (double)ms / (double)STATS_HOUR_MS);
+		snprintf(out, n, "%.1f h", (double)ms / (double)HOUR_MS);
 }
 
 static int pct(uint64_t part, uint64_t whole)

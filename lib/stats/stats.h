@@ -36,7 +36,6 @@
 #include "base/json.h"
 
 #define STATS_NAME_MAX 128 /* models are up to 128 bytes, server ids 64 */
-#define STATS_HOUR_MS  3600000LL
 
 enum stats_type {
 	ST_CREATED = 0,
@@ -183,13 +182,5 @@ void stats_jg_knum(struct jgen *g, const char *key, double v, int decimals);
 /* The same text into out (for Prometheus and HTML). */
 void stats_fmt_num(char *out, size_t n, double v, int decimals);
 
-/* ---- hours ---- */
-
-/* Start (ms) of the UTC hour holding ms. */
-int64_t stats_hour_floor(int64_t ms);
-/* "YYYYMMDDHH" of the hour holding ms. */
-void stats_hour_name(int64_t ms, char out[11]);
-/* Parses "YYYYMMDDHH" into the hour's start; false when malformed. */
-bool stats_hour_parse(const char *name, int64_t *start);
 
 #endif

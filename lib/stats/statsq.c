@@ -1,4 +1,5 @@
 #include "stats/statsq.h"
+#include "base/hour.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@ static uint64_t tick;
 static void rel_of(char *out, size_t n, const char *dir, int64_t hour, const char *suffix)
 {
 	char name[11];
-	stats_hour_name(hour, name);
+	hour_name(hour, name);
 	snprintf(out, n, "%s/%s%s", dir, name, suffix);
 }
 
@@ -231,16 +232,16 @@ static void state_at(int64_t hour, const struct lists *l, struct stats_state *ca
 		if (d)
 			stats_state_copy(carry, &d->state);
 	}
-	int64_t since = hour - CARRY_LOOKBACK_HOURS * STATS_HOUR_MS;
-	if (since < prev + STATS_HOUR_MS)
-		since = prev + STATS_HOUR_MS;
+	int64_t since = hour - CARRY_LOOKBACK_HOURS * HOUR_MS;
+	if (since < prev + HOUR_MS)
+		since = prev + HOUR_MS;
 	for (size_t i = 0; i < l->nevs && l->evs[i] < hour; i++) {
 		if (l->evs[i] < since || events_hours_has(l->docs, l->ndocs, l->evs[i]))
 			continue;
 		const struct stats_agg *raw = raw_get(l->evs[i]);
 		struct stats_agg scratch;
 		stats_agg_init(&scratch);
-		advance(raw, carry, l->evs[i], l->evs[i] + STATS_HOUR_MS, &scratch);
+		advance(raw, carry, l->evs[i], l->evs[i] + HOUR_MS, &scratch);
 		stats_agg_free(&scratch);
 	}
 }
@@ -249,7 +250,7 @@ static void state_at(int64_t hour, const struct lists *l, struct stats_state *ca
 static void contribute(int64_t hour, int64_t cf, int64_t ct, int64_t now, const struct lists *l,
 		       struct stats_state *carry, struct stats_agg *part, struct statsq_info *info)
 {
-	int64_t hour_end = hour + STATS_HOUR_MS;
+	int64_t hour_end = hour + HOUR_MS;
 	int64_t st_to = ct < now ? ct : now;
 	if (st_to < cf)
 		st_to = cf;
@@ -313,18 +314,18 @@ static int walk(int64_t from, int64_t to, int64_t now, struct stats_agg *total,
 	int64_t start = from > known ? from : known;
 	if (start < to && start < now) {
 		struct stats_state carry = {0};
-		int64_t h0 = stats_hour_floor(start);
+		int64_t h0 = hour_floor(start);
 		state_at(h0, &l, &carry);
-		for (int64_t h = h0; h < to && h < now; h += STATS_HOUR_MS) {
+		for (int64_t h = h0; h < to && h < now; h += HOUR_MS) {
 			int64_t cf = start > h ? start : h;
-			int64_t ct = to < h + STATS_HOUR_MS ? to : h + STATS_HOUR_MS;
+			int64_t ct = to < h + HOUR_MS ? to : h + HOUR_MS;
 			struct stats_agg part;
 			stats_agg_init(&part);
 			contribute(h, cf, ct, now, &l, &carry, &part, info);
 			if (total)
 				stats_agg_merge(total, &part);
 			if (hours && h >= first_hour) {
-				int64_t i = (h - first_hour) / STATS_HOUR_MS;
+				int64_t i = (h - first_hour) / HOUR_MS;
 				if (i < nhours)
 					stats_agg_merge(&hours[i], &part);
 			}
@@ -348,7 +349,7 @@ int statsq_hours(int64_t first_hour, int n, int64_t now, struct stats_agg *out)
 {
 	for (int i = 0; i < n; i++)
 		stats_agg_init(&out[i]);
-	return walk(first_hour, first_hour + (int64_t)n * STATS_HOUR_MS, now, NULL, out, first_hour,
+	return walk(first_hour, first_hour + (int64_t)n * HOUR_MS, now, NULL, out, first_hour,
 		    n, NULL);
 }
 

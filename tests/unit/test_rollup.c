@@ -18,13 +18,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/hour.h"
 #include "jobs/rollup.h"
 #include "stats/stats.h"
 #include "stats/statsq.h"
 #include "fs/store.h"
 #include "testutil.h"
 
-#define HOUR STATS_HOUR_MS
+#define HOUR HOUR_MS
 #define BASE (1700006400000LL)		     /* 2023-11-15T00:00:00Z, an hour start */
 #define NOW  (BASE + 10 * HOUR + 10 * 60000) /* 10:10 */
 
@@ -57,7 +58,7 @@ static int teardown(void **state)
 static void append(const char *dir, int64_t hour, const char *text)
 {
 	char name[11], path[4096];
-	stats_hour_name(hour, name);
+	hour_name(hour, name);
 	snprintf(path, sizeof path, "%s/stats/events/%s.jsonl", dir, name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0640);
 	assert_true(fd >= 0);
@@ -127,7 +128,7 @@ static char *snapshot(const char *dir)
 	snprintf(path, sizeof path, "%s/stats/hourly", dir);
 	for (int64_t h = BASE; h < BASE + 24 * HOUR; h += HOUR) {
 		char name[11], rel[64];
-		stats_hour_name(h, name);
+		hour_name(h, name);
 		snprintf(rel, sizeof rel, "hourly/%s.json", name);
 		char *t = read_rel(dir, rel);
 		if (t) {

@@ -15,13 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hour.h"
 #include "stats/alerts.h"
 #include "stats/findings.h"
 #include "stats/stats.h"
 #include "stats/statsq.h"
 
 #define H0   1700000000000LL /* 2023-11-14T22:13:20Z */
-#define HOUR STATS_HOUR_MS
+#define HOUR HOUR_MS
 
 static void line(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void line(struct buf *b, const char *fmt, ...)
@@ -336,15 +337,15 @@ static void test_hour_names(void **state)
 	(void)state;
 	char name[11];
 	int64_t start;
-	stats_hour_name(H0, name);
+	hour_name(H0, name);
 	assert_string_equal(name, "2023111422");
-	assert_true(stats_hour_parse(name, &start));
-	assert_int_equal(start, stats_hour_floor(H0));
+	assert_true(hour_parse(name, &start));
+	assert_int_equal(start, hour_floor(H0));
 	assert_int_equal(start % HOUR, 0);
 	const char *bad[] = {"2023111424", "2023023100", "202311142", "20231114221",
 			     "abcdefghij", "1969123123", "2023130100"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		assert_false(stats_hour_parse(bad[i], &start));
+		assert_false(hour_parse(bad[i], &start));
 	int64_t ms;
 	assert_true(statsq_parse_time("2023-11-14T22:13:20Z", &ms));
 	assert_int_equal(ms, H0);

@@ -1,0 +1,27 @@
+/* file: what a file is, as stat() sees it, for the per-process caches.
+ *
+ * A process that keeps a parsed copy of a file (config.json, the server registry,
+ * the load balancer's state, rollup documents) checks one stamp before reusing it.
+ * Writers replace files by rename, so a new version is a new inode; the size and
+ * modification time catch a writer on a file system that reuses inode numbers. */
+#ifndef TASKGATE_FILE_H
+#define TASKGATE_FILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+struct file_stamp {
+	bool present; /* the file existed when the stamp was taken */
+	uint64_t dev, ino, size;
+	int64_t mtime_ns;
+};
+
+/* The stamp of what stat() returned. */
+void file_stamp_of(const struct stat *st, struct file_stamp *out);
+/* Stamps path (present false when it cannot be stat()ed). */
+void file_stamp_take(const char *path, struct file_stamp *out);
+/* Whether both stamps describe the same version of a file that exists. */
+bool file_stamp_same(const struct file_stamp *a, const struct file_stamp *b);
+
+#endif
