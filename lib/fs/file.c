@@ -1,6 +1,15 @@
 #include "fs/file.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
 
 void file_stamp_of(const struct stat *st, struct file_stamp *out)
 {
@@ -25,4 +34,77 @@ bool file_stamp_same(const struct file_stamp *a, const struct file_stamp *b)
 {
 	return a->present && b->present && a->dev == b->dev && a->ino == b->ino &&
 	       a->size == b->size && a->mtime_ns == b->mtime_ns;
+}
+
+int file_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static void on_lock_alarm(int sig)
+{
+	(void)sig; /* only interrupts flock() */
+}
+
+/* Blocks in flock() until the lock is free or wait_ms passed. A blocking flock
+ * wakes the moment the holder unlocks (polling would add its sleep to every
+ * contended update); the interval timer bounds the wait by interrupting it. */
+static int flock_timed(int fd, unsigned wait_ms)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK || wait_ms == 0)
+		return -1;
+	struct sigaction sa, old_sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_lock_alarm; /* no SA_RESTART: flock must return EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old_sa);
+	struct itimerval it = {{0, 0}, {(time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000}};
+	struct itimerval off = {{0, 0}, {0, 0}};
+	int64_t deadline = mono_ms() + wait_ms;
+	int rc = -1;
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (int tries = 0; tries < 1000; tries++) {
+		if (flock(fd, LOCK_EX) == 0) {
+			rc = 0;
+			break;
+		}
+		if (errno != EINTR || mono_ms() >= deadline) {
+			if (errno == EINTR)
+				errno = EWOULDBLOCK;
+			break;
+		}
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old_sa, NULL);
+	return rc;
+}
+
+int file_lock(const char *path, unsigned wait_ms)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error("store: cannot open lock %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock_timed(fd, wait_ms) == 0)
+		return fd;
+	int e = errno;
+	if (e != EWOULDBLOCK)
+		log_error("store: flock %s: %s", path, strerror(e));
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+void file_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* closing the only descriptor releases the flock */
 }

@@ -1,4 +1,6 @@
-/* file: what a file is, as stat() sees it, for the per-process caches.
+/* file: the primitives under the store and the journal: directory fsync, timed
+ * locks, and what a file is as stat() sees it (for the per-process caches). It
+ * knows nothing of the tree's layout: paths come whole from its callers.
  *
  * A process that keeps a parsed copy of a file (config.json, the server registry,
  * the load balancer's state, rollup documents) checks one stamp before reusing it.
@@ -23,5 +25,14 @@ void file_stamp_of(const struct stat *st, struct file_stamp *out);
 void file_stamp_take(const char *path, struct file_stamp *out);
 /* Whether both stamps describe the same version of a file that exists. */
 bool file_stamp_same(const struct file_stamp *a, const struct file_stamp *b);
+
+/* fsync() of a directory (makes the names created or removed in it durable). */
+int file_fsync_dir(const char *dir);
+/* Opens (creating) path and takes an exclusive flock on it, waiting at most
+ * wait_ms; returns the fd, or -1 (errno EWOULDBLOCK when the wait ran out). A
+ * blocking flock wakes the moment the holder unlocks; a timer bounds the wait. */
+int file_lock(const char *path, unsigned wait_ms);
+/* Releases a lock file_lock() took. */
+void file_unlock(int fd);
 
 #endif

@@ -16,7 +16,7 @@
 #include "base/buf.h"
 #include "base/json.h"
 #include "base/log.h"
-#include "fs/store.h"
+#include "fs/file.h"
 #include "base/util.h"
 
 #define RECORD_MAGIC 0x314a4754u /* "TGJ1" little-endian */
@@ -43,6 +43,9 @@ static struct {
 	int fd;		/* our slot, -1 when none */
 	size_t pos;	/* next record's offset in the slot */
 	bool dirty;	/* records appended since the last commit */
+	bool checkpoint_due; /* a classic write or a full slot waits for a checkpoint */
+	bool wrap_due;	/* the slot is full: start again from 0 after that checkpoint */
+	bool checkpointed_while_off; /* "journal": false, and one checkpoint ran since */
 	size_t slot_bytes;
 } J = {.fd = -1, .slot_bytes = JOURNAL_SLOT_BYTES};
 
@@ -99,9 +102,9 @@ static void journal_path(char *out, size_t n, const char *suffix)
 /* The host lock serialises recovery, slot claims and checkpoints. */
 static int lock_host(void)
 {
-	char rel[128];
-	snprintf(rel, sizeof rel, "journal/%s.lock", host_name());
-	return store_lock_path(rel, LOCK_WAIT_MS);
+	char path[PATH_MAX];
+	journal_path(path, sizeof path, "lock");
+	return file_lock(path, LOCK_WAIT_MS);
 }
 
 /* This boot's id, read once: it cannot change while the process lives. */
@@ -165,7 +168,7 @@ static int write_synced(const char *boot, int64_t through)
 		unlink(tmp);
 		return -1;
 	}
-	return store_fsync_dir(dir);
+	return file_fsync_dir(dir);
 }
 
 static int sync_tree(void)
@@ -207,7 +210,7 @@ int journal_checkpoint(void)
 	if (lk < 0)
 		return -1;
 	int rc = checkpoint_locked();
-	store_unlock(lk);
+	file_unlock(lk);
 	return rc;
 }
 
@@ -432,7 +435,7 @@ int journal_recover(void)
 	if (lk < 0)
 		return -1;
 	int rc = recover_locked();
-	store_unlock(lk);
+	file_unlock(lk);
 	return rc;
 }
 
@@ -477,7 +480,7 @@ static int preallocate(int fd, const char *path)
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s", path);
 	*strrchr(dir, '/') = '\0';
-	return store_fsync_dir(dir);
+	return file_fsync_dir(dir);
 }
 
 /* Caller holds the host lock. */
@@ -506,7 +509,7 @@ static int claim_slot_locked(void)
 	return -1;
 }
 
-static int open_slot(void)
+int journal_open(void)
 {
 	if (J.fd >= 0)
 		return 0;
@@ -517,18 +520,18 @@ static int open_slot(void)
 	int lk = -1;
 	if ((mkdir(dir, 0750) == 0 || errno == EEXIST) && (lk = lock_host()) >= 0 &&
 	    recover_locked() >= 0 && claim_slot_locked() == 0) {
-		store_unlock(lk);
+		file_unlock(lk);
 		return 0;
 	}
 	if (lk >= 0)
-		store_unlock(lk);
+		file_unlock(lk);
 	log_error("journal: cannot open a slot under %s (%s); writes fsync each file", dir,
 		  strerror(errno));
 	J.failed = true;
 	return -1;
 }
 
-int journal_commit(void)
+static int flush_slot(void)
 {
 	if (J.fd < 0 || !J.dirty)
 		return 0;
@@ -540,24 +543,45 @@ int journal_commit(void)
 	return 0;
 }
 
-/* The slot is full: make it all redundant, then start again from offset 0. */
-static int wrap(void)
+int journal_commit(void)
 {
-	if (journal_commit() < 0 || journal_checkpoint() < 0)
+	if (flush_slot() < 0)
 		return -1;
-	J.pos = 0;
+	if (!J.checkpoint_due && !J.wrap_due)
+		return 0;
+	/* Runs here, never inside journal_append: the caller of an append holds an
+	 * object's lock, and the checkpoint takes the host lock. The writes that asked
+	 * for it are not acknowledged before this returns, so until then a replay
+	 * undoing them would only undo what nobody was told. */
+	if (journal_checkpoint() < 0)
+		return -1;
+	J.checkpoint_due = false;
+	J.checkpointed_while_off = J.disabled;
+	if (J.wrap_due) {
+		J.pos = 0; /* every record in the slot is redundant now */
+		J.wrap_due = false;
+	}
 	return 0;
 }
 
-int journal_append(enum journal_op op, const char *rel, const char *data, size_t len,
-		   bool lazy)
+void journal_classic_write(void)
+{
+	/* With the journal off no new records appear: one checkpoint after the first
+	 * classic write makes whatever an earlier run left redundant for good. */
+	if (!(J.disabled && J.checkpointed_while_off))
+		J.checkpoint_due = true;
+}
+
+int journal_append(enum journal_op op, const char *rel, const char *data, size_t len)
 {
 	size_t plen = strlen(rel) + 1 + len;
 	struct record_head h = {.magic = RECORD_MAGIC, .op = (uint32_t)op};
-	if (sizeof h + plen > J.slot_bytes / 2 || open_slot() < 0)
+	if (J.disabled || J.fd < 0 || J.wrap_due || sizeof h + plen > J.slot_bytes / 2)
 		return -1;
-	if (J.pos + sizeof h + plen > J.slot_bytes && wrap() < 0)
+	if (J.pos + sizeof h + plen > J.slot_bytes) {
+		J.wrap_due = true; /* journal_commit() checkpoints, then starts over */
 		return -1;
+	}
 	struct buf rec = BUF_INIT;
 	h.len = (uint32_t)plen;
 	h.ts_ns = realtime_ns();
@@ -575,9 +599,12 @@ int journal_append(enum journal_op op, const char *rel, const char *data, size_t
 	}
 	J.pos += sizeof h + plen;
 	J.dirty = true;
-	if (!J.batch && !lazy)
-		return journal_commit();
 	return 0;
+}
+
+bool journal_batch(void)
+{
+	return J.batch;
 }
 
 void journal_close(void)

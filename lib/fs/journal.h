@@ -27,9 +27,13 @@
  * Every program that writes durably uses the journal (the FastCGI program in
  * batch mode, committing before it answers; cron programs and tools commit each
  * write at once), so record order is write order. A write the journal cannot
- * take (no free slot, a record too large) is fsync'd the classic way and then
- * checkpointed, which makes every older record redundant and so keeps replay
- * from undoing it. Trees written by several hosts must set "journal": false in
+ * take (no free slot, a record too large, the slot full) is fsync'd the classic
+ * way and then checkpointed, which makes every older record redundant and so
+ * keeps replay from undoing it.
+ *
+ * Locks: the host lock is only ever taken by journal_open(), journal_commit() and
+ * the checkpoints, which run holding no other lock; journal_append() takes none.
+ * So a process holds at most one lock at any time, as the store promises. Trees written by several hosts must set "journal": false in
  * config.json: one host's replay cannot see the others' later writes. */
 #ifndef TASKGATE_JOURNAL_H
 #define TASKGATE_JOURNAL_H
@@ -53,15 +57,29 @@ bool journal_enabled(void);
  * journal_append() of a durable record commits before it returns. */
 void journal_set_batch(bool on);
 
+/* Claims this process's slot, replaying first if the machine restarted, unless
+ * that was done already. It takes the host lock, so call it holding no other lock:
+ * the store calls it before it locks an object. 0, or -1 (writes then take the
+ * classic path). */
+int journal_open(void);
 /* Records that rel (relative to the state root) now holds data (PUT), exists as
- * an empty entry (TOUCH) or is gone (REMOVE). lazy: no commit of its own even
- * outside batch mode (index entries ride on the next commit). 0 when recorded,
- * -1 when the journal cannot take it: the caller fsyncs the classic way and calls
- * journal_checkpoint(). */
-int journal_append(enum journal_op op, const char *rel, const char *data, size_t len,
-		   bool lazy);
-/* Makes every record appended so far durable. 0, or -1 (nothing acknowledged). */
+ * an empty entry (TOUCH) or is gone (REMOVE). It never waits for a lock and never
+ * flushes, so it may be called under an object's lock. 0 when recorded; -1 when
+ * the journal cannot take it (off, no slot, a record too large, the slot full):
+ * the caller makes the write durable the classic way and calls
+ * journal_classic_write(). */
+int journal_append(enum journal_op op, const char *rel, const char *data, size_t len);
+/* Tells the journal a write in the tree was made durable the classic way: the next
+ * journal_commit() checkpoints, so that no older record can undo it on a replay. */
+void journal_classic_write(void);
+/* Makes every record appended so far durable, then runs the checkpoint a classic
+ * write or a full slot asked for. It may take the host lock: call it holding no
+ * other lock (the store does after each write outside batch mode; the FastCGI
+ * program before it answers and before it talks to a backend). 0, or -1 (nothing
+ * acknowledged). */
 int journal_commit(void);
+/* Whether commits are left to the caller (journal_set_batch). */
+bool journal_batch(void);
 /* syncfs() the tree, then advance syncedThrough: every older record is redundant. */
 int journal_checkpoint(void);
 /* A checkpoint when the last one is older than max_age_ms (the sweep's pace:

@@ -153,16 +153,6 @@ static void object_path(const struct kind_info *k, const char *id, char *out, si
 	snprintf(out, n, "%s/%s.json", dir, id);
 }
 
-int store_fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 static int write_all(int fd, const char *data, size_t len)
 {
 	while (len) {
@@ -185,21 +175,6 @@ static const char *rel_to_root(const char *path)
 	return strncmp(path, root_dir, n) == 0 && path[n] == '/' ? path + n + 1 : NULL;
 }
 
-/* A write made durable the classic way (fsync of file and directory) inside the
- * tree: no older journal record may undo it on a replay. With the journal on (the
- * record did not fit, no slot was free) a checkpoint makes all older records
- * redundant; with it switched off, one checkpoint per process is enough, since no
- * new records appear. */
-static int after_classic_write(void)
-{
-	if (journal_enabled())
-		return journal_checkpoint();
-	static bool checkpointed;
-	if (!checkpointed)
-		checkpointed = journal_checkpoint() == 0;
-	return 0;
-}
-
 /* Durability for a file already in place (or just removed): a journal record
  * (lib/journal.h) or, when the journal is off or cannot take it, the classic
  * fsync of the file (unless the writer already did, before its rename) and of its
@@ -208,8 +183,7 @@ static int make_durable(const char *dir, const char *final, enum journal_op op,
 			const char *data, size_t len, bool file_synced)
 {
 	const char *rel = rel_to_root(final);
-	if (rel && !file_synced && journal_enabled() &&
-	    journal_append(op, rel, data, len, false) == 0)
+	if (rel && !file_synced && journal_append(op, rel, data, len) == 0)
 		return 0;
 	if (op == JOURNAL_PUT && !file_synced) {
 		int fd = open(final, O_RDONLY | O_CLOEXEC);
@@ -220,9 +194,11 @@ static int make_durable(const char *dir, const char *final, enum journal_op op,
 		if (rc < 0)
 			return -1;
 	}
-	if (store_fsync_dir(dir) < 0)
+	if (file_fsync_dir(dir) < 0)
 		return -1;
-	return rel ? after_classic_write() : 0;
+	if (rel)
+		journal_classic_write();
+	return 0;
 }
 
 /* Creates final (no clobbering) from an unnamed file (O_TMPFILE) given its name
@@ -321,10 +297,20 @@ fail_log:
 	return STORE_IO;
 }
 
+/* After a write, with no lock held: outside batch mode the write is durable when
+ * the store returns, and a checkpoint it asked for runs here, not under the lock. */
+static int settle(int rc)
+{
+	if (rc == STORE_OK && !journal_batch() && journal_commit() < 0)
+		return STORE_IO;
+	return rc;
+}
+
 int store_write_file(const char *dir, const char *name, const char *data, size_t len,
 		     bool no_clobber)
 {
-	return write_file(dir, name, data, len, no_clobber, true);
+	journal_open();
+	return settle(write_file(dir, name, data, len, no_clobber, true));
 }
 
 /* Index entries are names, not content: each is a hard link to its folder's one
@@ -362,6 +348,9 @@ static int link_entry(const char *dir, const char *path)
 
 int store_touch_entry(const char *dir, const char *name)
 {
+	/* Under an object's lock (entries are made inside task edits) the slot is open
+	 * already and this does nothing; it never claims one under a lock. */
+	journal_open();
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	if (link_entry(dir, path) < 0) {
@@ -375,9 +364,9 @@ int store_touch_entry(const char *dir, const char *name)
 		close(fd);
 	}
 	/* A hint: recorded, but it rides on the next commit instead of forcing one. */
-	const char *rel = journal_enabled() ? rel_to_root(path) : NULL;
+	const char *rel = rel_to_root(path);
 	if (rel)
-		journal_append(JOURNAL_TOUCH, rel, NULL, 0, true);
+		journal_append(JOURNAL_TOUCH, rel, NULL, 0);
 	return STORE_OK;
 }
 
@@ -405,73 +394,23 @@ void *store_dir_sorted(const char *dir, size_t size, size_t max,
 	return v;
 }
 
-static void on_lock_alarm(int sig)
-{
-	(void)sig; /* only interrupts flock() */
-}
-
-/* Blocks in flock() until the lock is free or wait_ms passed. A blocking flock
- * wakes the moment the holder unlocks (polling would add its sleep to every
- * contended update); the interval timer bounds the wait by interrupting it. */
-static int flock_timed(int fd, unsigned wait_ms)
-{
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK || wait_ms == 0)
-		return -1;
-	struct sigaction sa, old_sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_lock_alarm; /* no SA_RESTART: flock must return EINTR */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, &old_sa);
-	struct itimerval it = {{0, 0}, {(time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000}};
-	struct itimerval off = {{0, 0}, {0, 0}};
-	int64_t deadline = mono_ms() + wait_ms;
-	int rc = -1;
-	setitimer(ITIMER_REAL, &it, NULL);
-	for (int tries = 0; tries < 1000; tries++) {
-		if (flock(fd, LOCK_EX) == 0) {
-			rc = 0;
-			break;
-		}
-		if (errno != EINTR || mono_ms() >= deadline) {
-			if (errno == EINTR)
-				errno = EWOULDBLOCK;
-			break;
-		}
-	}
-	setitimer(ITIMER_REAL, &off, NULL);
-	sigaction(SIGALRM, &old_sa, NULL);
-	return rc;
-}
-
 int store_lock_path(const char *rel, unsigned wait_ms)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/%s", root_dir, rel);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		log_error("store: cannot open lock %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (flock_timed(fd, wait_ms) == 0)
-		return fd;
-	int e = errno;
-	if (e != EWOULDBLOCK)
-		log_error("store: flock %s: %s", path, strerror(e));
-	close(fd);
-	errno = e;
-	return -1;
+	return file_lock(path, wait_ms);
 }
 
 void store_unlock(int fd)
 {
-	if (fd >= 0)
-		close(fd); /* closing the only descriptor releases the flock */
+	file_unlock(fd);
 }
 
 static int lock_object(const struct kind_info *k, const char *id)
 {
+	/* The slot is claimed first: claiming takes the journal's host lock, which must
+	 * not be taken under an object's lock. */
+	journal_open();
 	char rel[128];
 	snprintf(rel, sizeof rel, "locks/%s.%u", strcmp(k->name, STORE_ROOT) ? k->name : "root",
 		 id_hash(id) % LOCK_STRIPES);
@@ -631,6 +570,7 @@ int store_create(const char *kind, const char *id, const char *data, size_t len)
 	return store_write_file(dir, name, data, len, true);
 }
 
+
 static int put_locked(const struct kind_info *k, const char *id, const char *data, size_t len,
 		      bool sync)
 {
@@ -677,7 +617,7 @@ out:
 	jg_free(&gen);
 	buf_free(&out);
 	store_unlock(fd);
-	return rc;
+	return settle(rc);
 }
 
 int store_put(const char *kind, const char *id, const char *data, size_t len)
@@ -690,7 +630,7 @@ int store_put(const char *kind, const char *id, const char *data, size_t len)
 		return errno == EWOULDBLOCK ? STORE_BUSY : STORE_IO;
 	int rc = put_locked(k, id, data, len, true);
 	store_unlock(fd);
-	return rc;
+	return settle(rc);
 }
 
 int store_remove(const char *kind, const char *id)
@@ -710,7 +650,7 @@ int store_remove(const char *kind, const char *id)
 	else if (make_durable(dir, path, JOURNAL_REMOVE, NULL, 0, false) < 0)
 		rc = STORE_IO;
 	store_unlock(fd);
-	return rc;
+	return settle(rc);
 }
 
 /* Ids from "<id>.json" names; dot files (temp files) and others are skipped. */

@@ -13,8 +13,11 @@
  * - readers take no lock;
  * - a document that does not parse is moved to corrupt/ and reported, never fatal;
  * - ids are validated by store_id_valid() before they become paths.
- * A process never holds two locks of the same kind at once (flock would deadlock on
- * itself when two ids share a stripe); across kinds, tasks before servers. */
+ * A process never holds two object locks at once (flock would deadlock on itself
+ * when two ids share a stripe). The journal's host lock is never taken under an
+ * object's lock (lib/fs/journal.h): the store claims a slot before it locks and
+ * commits after it unlocks. A periodic job's run lock (lib/jobs/cronjob.h) is the
+ * one lock held around others: nothing takes a run lock while holding any other. */
 #ifndef TASKGATE_STORE_H
 #define TASKGATE_STORE_H
 
@@ -97,7 +100,6 @@ int store_clean_temp(const char *kind, int max_age_s);
 /* Low-level pieces shared with the indexes and run locks. */
 int store_write_file(const char *dir, const char *name, const char *data, size_t len,
 		     bool no_clobber);
-int store_fsync_dir(const char *dir);
 /* Creates the entry dir/name (an index entry: a hard link to the folder's empty
  * STORE_ENTRY_PROTO) without a flush of its own. An entry is only ever created
  * just before a durable write of the object it points to, and the journal records
