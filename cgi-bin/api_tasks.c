@@ -510,7 +510,7 @@ static int requeue_for_retry(struct task *t, void *arg)
 	t->queued_at = now;
 	t->next_attempt_at = 0;
 	t->deadline = 0;
-	return tindex_queue_add(t);
+	return tindex_queue_add(t->id, t->priority, t->queued_at, t->next_attempt_at, t->queue_key);
 }
 
 int api_tasks_retry(struct http_req *rq, struct http_resp *rs)

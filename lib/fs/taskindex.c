@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "fs/store.h"
 
 #define PRIO_OFFSET 500000 /* priorities are -1000..1000; names must sort high first */
@@ -22,14 +23,14 @@ static void index_path(char *out, size_t n, const char *sub, const char *name)
 	snprintf(out, n, "%s/%s%s%s", store_root(), sub, name ? "/" : "", name ? name : "");
 }
 
-int tindex_queue_add(struct task *t)
+int tindex_queue_add(const char *id, int priority, int64_t queued_at, int64_t not_before,
+		     char key[TINDEX_KEY_MAX])
 {
 	char dir[PATH_MAX];
-	snprintf(t->queue_key, sizeof t->queue_key, "%06d-%013lld-%013lld-%s",
-		 PRIO_OFFSET - t->priority, (long long)t->queued_at,
-		 (long long)t->next_attempt_at, t->id);
+	snprintf(key, TINDEX_KEY_MAX, "%06d-%013lld-%013lld-%s", PRIO_OFFSET - priority,
+		 (long long)queued_at, (long long)not_before, id);
 	index_path(dir, sizeof dir, "queue", NULL);
-	return store_touch_entry(dir, t->queue_key);
+	return store_touch_entry(dir, key);
 }
 
 void tindex_queue_remove(const char *key)
@@ -59,7 +60,7 @@ static bool parse_queue_name(const char *name, void *elem, const void *arg)
 	    used == 0)
 		return false;
 	const char *id = name + used;
-	if (!store_id_valid(id) || strlen(id) > TASK_ID_LEN)
+	if (!store_id_valid(id) || strlen(id) > TINDEX_ID_LEN)
 		return false;
 	snprintf(e->key, sizeof e->key, "%s", name);
 	snprintf(e->id, sizeof e->id, "%s", id);
@@ -178,10 +179,7 @@ static int cmp_desc(const void *a, const void *b)
 
 static bool dup_name(const char *name, void *elem, const void *arg)
 {
-	char *c = strdup(name);
-	if (!c)
-		abort();
-	*(char **)elem = c;
+	*(char **)elem = xstrdup(name);
 	return true;
 }
 
@@ -200,7 +198,7 @@ static void free_names(char **v, size_t n)
 	free(v);
 }
 
-size_t tindex_created_page(const char *cursor, char (*ids)[TASK_ID_LEN + 1], size_t max,
+size_t tindex_created_page(const char *cursor, char (*ids)[TINDEX_ID_LEN + 1], size_t max,
 			   char *cursor_out, size_t cursor_len)
 {
 	char dir[PATH_MAX], key[160];
@@ -222,9 +220,9 @@ size_t tindex_created_page(const char *cursor, char (*ids)[TASK_ID_LEN + 1], siz
 			if (cursor && *cursor && strcmp(key, cursor) >= 0)
 				continue;
 			const char *dash = strchr(names[i], '-');
-			if (!dash || !store_id_valid(dash + 1) || strlen(dash + 1) > TASK_ID_LEN)
+			if (!dash || !store_id_valid(dash + 1) || strlen(dash + 1) > TINDEX_ID_LEN)
 				continue;
-			snprintf(ids[got], TASK_ID_LEN + 1, "%s", dash + 1);
+			snprintf(ids[got], TINDEX_ID_LEN + 1, "%s", dash + 1);
 			snprintf(cursor_out, cursor_len, "%s", key);
 			got++;
 		}
@@ -232,4 +230,62 @@ size_t tindex_created_page(const char *cursor, char (*ids)[TASK_ID_LEN + 1], siz
 	}
 	free_names(hours, nh);
 	return got;
+}
+
+/* One hour folder's entries; false when fn asked to stop. */
+static bool expire_hour(const char *hour_dir, int (*fn)(const char *id, void *arg), void *arg,
+			size_t *removed)
+{
+	DIR *h = opendir(hour_dir);
+	if (!h)
+		return true;
+	struct dirent *e;
+	bool kept = false, go_on = true;
+	while (go_on && (e = readdir(h)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		const char *dash = strchr(e->d_name, '-');
+		int verdict = dash && store_id_valid(dash + 1) ? fn(dash + 1, arg) : 0;
+		if (verdict < 0)
+			go_on = false;
+		if (verdict <= 0) {
+			kept = true;
+			continue;
+		}
+		char entry[PATH_MAX];
+		snprintf(entry, sizeof entry, "%s/%s", hour_dir, e->d_name);
+		unlink(entry);
+		(*removed)++;
+	}
+	closedir(h);
+	if (!kept) {
+		char proto[PATH_MAX + 16];
+		snprintf(proto, sizeof proto, "%s/" STORE_ENTRY_PROTO, hour_dir);
+		unlink(proto);
+		rmdir(hour_dir);
+	}
+	return go_on;
+}
+
+size_t tindex_created_expire(const char *before_hour, int (*fn)(const char *id, void *arg),
+			     void *arg)
+{
+	char dir[PATH_MAX];
+	size_t removed = 0;
+	index_path(dir, sizeof dir, "created", NULL);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	bool go_on = true;
+	while (go_on && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || strlen(de->d_name) != HOUR_NAME_LEN ||
+		    strcmp(de->d_name, before_hour) >= 0)
+			continue;
+		char hour_dir[PATH_MAX];
+		snprintf(hour_dir, sizeof hour_dir, "%s/%s", dir, de->d_name);
+		go_on = expire_hour(hour_dir, fn, arg, &removed);
+	}
+	closedir(d);
+	return removed;
 }

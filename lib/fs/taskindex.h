@@ -19,17 +19,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/task.h"
 
-/* Sets t->queue_key from t's priority, queued_at, next_attempt_at and id, and
- * writes the entry. 0 or a STORE_ code. */
-int tindex_queue_add(struct task *t);
+/* Task ids are a UUID's text (model/task.h's TASK_ID_LEN is the same number). */
+#define TINDEX_ID_LEN 36
+#define TINDEX_KEY_MAX 128
+
+/* Writes the queue entry of task id (priority, queued_at, not_before ms) and its
+ * name into key (TINDEX_KEY_MAX bytes). 0 or a STORE_ code. */
+int tindex_queue_add(const char *id, int priority, int64_t queued_at, int64_t not_before,
+		     char key[TINDEX_KEY_MAX]);
 /* Removes the entry named key (no error if already gone). */
 void tindex_queue_remove(const char *key);
 
 struct tindex_entry {
-	char key[128];
-	char id[TASK_ID_LEN + 1];
+	char key[TINDEX_KEY_MAX];
+	char id[TINDEX_ID_LEN + 1];
 	int64_t not_before;
 };
 /* Reads up to max queue entries in dispatch order; returns how many (caller frees
@@ -50,7 +54,15 @@ void tindex_created_remove(const char *id, int64_t created_at);
 /* Up to max task ids newest first, strictly older than the cursor (a key returned
  * by a previous call, "" for the start). cursor_out receives the key of the last
  * id returned (for the next page). Returns how many ids were written. */
-size_t tindex_created_page(const char *cursor, char (*ids)[TASK_ID_LEN + 1], size_t max,
+size_t tindex_created_page(const char *cursor, char (*ids)[TINDEX_ID_LEN + 1], size_t max,
 			   char *cursor_out, size_t cursor_len);
+
+/* Retention: walks the entries of the creation hours wholly older than before_hour
+ * (a base/hour.h name); only those folders are opened, so history costs nothing
+ * until it expires. fn(id, arg) answers 1 when the task is gone (its entry is then
+ * removed), 0 to keep the entry, -1 to stop the walk (a budget spent). An hour
+ * folder left empty is removed. Returns how many entries were removed. */
+size_t tindex_created_expire(const char *before_hour, int (*fn)(const char *id, void *arg),
+			     void *arg);
 
 #endif

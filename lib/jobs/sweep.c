@@ -182,53 +182,30 @@ static bool remove_expired_task(const char *id, int64_t cutoff)
 	return finished;
 }
 
+struct retention_walk {
+	const struct sweep_opts *o;
+	struct sweep_summary *s;
+	int64_t cutoff, until;
+};
+
+static int expire_one(const char *id, void *arg)
+{
+	struct retention_walk *w = arg;
+	if (w->s->removed >= w->o->max_removals || mono_ms() >= w->until)
+		return -1;
+	if (!remove_expired_task(id, w->cutoff))
+		return 0;
+	w->s->removed++;
+	return 1;
+}
+
 static void retention(const struct sweep_opts *o, struct sweep_summary *s, int64_t until)
 {
 	int days = (int)config_sect_int("sweep", "retentionDays", 7, 1, 3650);
-	int64_t cutoff = now_ms() - (int64_t)days * 86400000;
-	char cutoff_hour[HOUR_NAME_LEN + 1], dir[PATH_MAX];
-	hour_name(cutoff, cutoff_hour);
-	snprintf(dir, sizeof dir, "%s/created", store_root());
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	/* Only hours wholly older than the cutoff are opened: history costs nothing
-	 * until it expires. */
-	while ((de = readdir(d)) != NULL && s->removed < o->max_removals && mono_ms() < until) {
-		if (de->d_name[0] == '.' || strlen(de->d_name) != 10 ||
-		    strcmp(de->d_name, cutoff_hour) >= 0)
-			continue;
-		char hour_dir[PATH_MAX];
-		snprintf(hour_dir, sizeof hour_dir, "%s/%s", dir, de->d_name);
-		DIR *h = opendir(hour_dir);
-		if (!h)
-			continue;
-		struct dirent *e;
-		bool kept = false;
-		while ((e = readdir(h)) != NULL) {
-			if (e->d_name[0] == '.')
-				continue;
-			const char *dash = strchr(e->d_name, '-');
-			if (s->removed >= o->max_removals || mono_ms() >= until || !dash ||
-			    !remove_expired_task(dash + 1, cutoff)) {
-				kept = true;
-				continue;
-			}
-			char entry[PATH_MAX];
-			snprintf(entry, sizeof entry, "%s/%s", hour_dir, e->d_name);
-			unlink(entry);
-			s->removed++;
-		}
-		closedir(h);
-		if (!kept) {
-			char proto[PATH_MAX + 16];
-			snprintf(proto, sizeof proto, "%s/" STORE_ENTRY_PROTO, hour_dir);
-			unlink(proto);
-			rmdir(hour_dir);
-		}
-	}
-	closedir(d);
+	struct retention_walk w = {o, s, now_ms() - (int64_t)days * 86400000, until};
+	char cutoff_hour[HOUR_NAME_LEN + 1];
+	hour_name(w.cutoff, cutoff_hour);
+	tindex_created_expire(cutoff_hour, expire_one, &w);
 }
 
 /* ---- the run ---- */

@@ -207,7 +207,7 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 		fill_send(send, t->id, c.server_id, &c);
 	} else if (rc == STORE_OK) {
 		task_set_status(t, TASK_QUEUED, now);
-		rc = tindex_queue_add(t);
+		rc = tindex_queue_add(t->id, t->priority, t->queued_at, t->next_attempt_at, t->queue_key);
 	}
 	if (rc == STORE_OK) {
 		jg_init(&g);
@@ -311,7 +311,7 @@ static int requeue_or_fail(struct task *t, const struct end_request *r, int64_t 
 	t->queued_at = now;
 	t->deadline = 0;
 	task_set_status(t, TASK_QUEUED, now);
-	return tindex_queue_add(t);
+	return tindex_queue_add(t->id, t->priority, t->queued_at, t->next_attempt_at, t->queue_key);
 }
 
 static int end_edit(struct task *t, void *arg)
