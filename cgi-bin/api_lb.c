@@ -8,6 +8,7 @@
 
 #include "lb/lb.h"
 #include "lb/lbstate.h"
+#include "sched/rebalance.h"
 #include "base/log.h"
 #include "model/server.h"
 #include "fs/store.h"
@@ -236,7 +237,7 @@ int api_lb_rebalance(struct http_req *rq, struct http_resp *rs)
 {
 	(void)rq;
 	struct lb_rebalance r;
-	int rc = lb_rebalance(&r);
+	int rc = sched_rebalance(&r);
 	if (rc != STORE_OK) {
 		lb_rebalance_free(&r);
 		return app_store_problem(rs, rc, "load balancer statistics", "lb-stats");

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/time.h>
@@ -34,6 +35,21 @@ bool file_stamp_same(const struct file_stamp *a, const struct file_stamp *b)
 {
 	return a->present && b->present && a->dev == b->dev && a->ino == b->ino &&
 	       a->size == b->size && a->mtime_ns == b->mtime_ns;
+}
+
+bool file_cache_fresh(const struct file_cache *c, const char *path, struct file_stamp *now)
+{
+	file_stamp_take(path, now);
+	if (!c->filled || strcmp(c->path, path) != 0)
+		return false;
+	return now->present ? file_stamp_same(&c->stamp, now) : !c->stamp.present;
+}
+
+void file_cache_set(struct file_cache *c, const char *path, const struct file_stamp *now)
+{
+	c->filled = true;
+	snprintf(c->path, sizeof c->path, "%s", path);
+	c->stamp = *now;
 }
 
 int file_fsync_dir(const char *dir)

@@ -26,6 +26,18 @@ void file_stamp_take(const char *path, struct file_stamp *out);
 /* Whether both stamps describe the same version of a file that exists. */
 bool file_stamp_same(const struct file_stamp *a, const struct file_stamp *b);
 
+/* What a per-process cache remembers of the file its copy came from. */
+struct file_cache {
+	bool filled; /* a copy was taken */
+	char path[4096];
+	struct file_stamp stamp;
+};
+/* Stamps path into *now; true when c's copy still stands for it: the same path,
+ * and the same version of the file, or the file absent both times. When false
+ * the caller reloads its copy and then records now with file_cache_set(). */
+bool file_cache_fresh(const struct file_cache *c, const char *path, struct file_stamp *now);
+void file_cache_set(struct file_cache *c, const char *path, const struct file_stamp *now);
+
 /* fsync() of a directory (makes the names created or removed in it durable). */
 int file_fsync_dir(const char *dir);
 /* Opens (creating) path and takes an exclusive flock on it, waiting at most

@@ -453,6 +453,13 @@ static int read_file(const char *path, struct buf *out, ino_t *ino)
 	return STORE_OK;
 }
 
+int store_read_file(const char *dir, const char *name, struct buf *out)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return read_file(path, out, NULL);
+}
+
 static const struct json_limits doc_limits = {
 	.max_bytes = STORE_MAX_DOC, .max_depth = 96, .max_string = STORE_MAX_DOC};
 

@@ -1,4 +1,5 @@
-/* store: the only code that touches the state tree.
+/* store: the state tree's JSON objects, by kind and id (lib/fs, of which this is
+ * the main door, is the only code that touches the tree: see lib/fs/README).
  *
  * Objects are JSON files: <root>/<kind>/<id>.json, or <root>/<kind>/<ab>/<id>.json
  * for sharded kinds (ab = first two hex digits of a hash of the id), and singletons
@@ -100,6 +101,9 @@ int store_clean_temp(const char *kind, int max_age_s);
 /* Low-level pieces shared with the indexes and run locks. */
 int store_write_file(const char *dir, const char *name, const char *data, size_t len,
 		     bool no_clobber);
+/* Reads dir/name whole (a file store_write_file wrote) into out: STORE_OK,
+ * STORE_NOENT, STORE_CORRUPT (larger than a document may be) or STORE_IO. */
+int store_read_file(const char *dir, const char *name, struct buf *out);
 /* Creates the entry dir/name (an index entry: a hard link to the folder's empty
  * STORE_ENTRY_PROTO) without a flush of its own. An entry is only ever created
  * just before a durable write of the object it points to, and the journal records

@@ -197,22 +197,20 @@ int cronjob_stamp(const char *name)
 
 int64_t cronjob_last_run(const char *name)
 {
-	char path[PATH_MAX], text[32];
+	char dir[PATH_MAX], file[STORE_ID_MAX + 8];
+	struct buf text = BUF_INIT;
 	check_name(name);
-	snprintf(path, sizeof path, "%s/run/%s.last", store_root(), name);
+	snprintf(dir, sizeof dir, "%s/run", store_root());
+	snprintf(file, sizeof file, "%s.last", name);
 	/* A few bytes written atomically by cronjob_stamp (rename): no lock needed. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, text, sizeof text - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	text[n] = '\0';
-	char *end;
-	long long v = strtoll(text, &end, 10);
-	if (end == text || v < 0)
-		return 0;
+	long long v = 0;
+	if (store_read_file(dir, file, &text) == STORE_OK && text.len) {
+		char *end;
+		v = strtoll(text.data, &end, 10);
+		if (end == text.data || v < 0)
+			v = 0;
+	}
+	buf_free(&text);
 	return v;
 }
 

@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sched/dispatch.h"
 #include "base/log.h"
 #include "fs/store.h"
 #include "base/util.h"
@@ -25,37 +24,12 @@
 
 /* ---- per-process caches keyed by what stat() says ---- */
 
-struct file_key {
-	bool valid;   /* a key was taken */
-	bool present; /* the file existed */
-	char path[PATH_MAX];
-	dev_t dev;
-	ino_t ino;
-	struct timespec mtim;
-	off_t size;
-};
-
-/* Takes the current key of root/<id>.json into now; true if it equals *cached. */
-static bool file_key_same(const char *id, const struct file_key *cached, struct file_key *now)
+static void object_file(const char *id, char *out, size_t n)
 {
-	struct stat st;
-	memset(now, 0, sizeof *now);
-	now->valid = true;
-	snprintf(now->path, sizeof now->path, "%s/%s.json", store_root(), id);
-	if (stat(now->path, &st) == 0) {
-		now->present = true;
-		now->dev = st.st_dev;
-		now->ino = st.st_ino;
-		now->mtim = st.st_mtim;
-		now->size = st.st_size;
-	}
-	return cached->valid && cached->present == now->present &&
-	       strcmp(cached->path, now->path) == 0 && cached->dev == now->dev &&
-	       cached->ino == now->ino && cached->mtim.tv_sec == now->mtim.tv_sec &&
-	       cached->mtim.tv_nsec == now->mtim.tv_nsec && cached->size == now->size;
+	snprintf(out, n, "%s/%s.json", store_root(), id);
 }
 
-static struct file_key config_key, stats_key;
+static struct file_cache config_key, stats_key;
 static struct lb_config config_cache;
 static struct lb_stats stats_cache;
 
@@ -101,15 +75,17 @@ static void config_from_doc(yajl_val doc, struct lb_config *c)
 
 void lb_config_load(struct lb_config *c)
 {
-	struct file_key now;
-	if (!file_key_same(LB_CONFIG_ID, &config_key, &now)) {
+	struct file_stamp now;
+	char path[PATH_MAX];
+	object_file(LB_CONFIG_ID, path, sizeof path);
+	if (!file_cache_fresh(&config_key, path, &now)) {
 		yajl_val doc = NULL;
 		if (!now.present || store_load(STORE_ROOT, LB_CONFIG_ID, &doc) != STORE_OK)
 			doc = NULL;
 		config_from_doc(doc, &config_cache);
 		if (doc)
 			yajl_tree_free(doc);
-		config_key = now;
+		file_cache_set(&config_key, path, &now);
 	}
 	*c = config_cache;
 }
@@ -371,15 +347,17 @@ static void stats_to_doc(const struct lb_stats *s, struct jgen *g)
 
 const struct lb_stats *lb_stats_get(void)
 {
-	struct file_key now;
-	if (!file_key_same(LB_STATS_ID, &stats_key, &now)) {
+	struct file_stamp now;
+	char path[PATH_MAX];
+	object_file(LB_STATS_ID, path, sizeof path);
+	if (!file_cache_fresh(&stats_key, path, &now)) {
 		yajl_val doc = NULL;
 		lb_stats_free(&stats_cache);
 		if (now.present && store_load(STORE_ROOT, LB_STATS_ID, &doc) == STORE_OK)
 			stats_from_doc(doc, &stats_cache);
 		if (doc)
 			yajl_tree_free(doc);
-		stats_key = now;
+		file_cache_set(&stats_key, path, &now);
 	}
 	return &stats_cache;
 }
@@ -969,15 +947,17 @@ static int weights_edit_fn(yajl_val old, struct jgen *g, void *arg)
 	return STORE_OK;
 }
 
-int lb_rebalance(struct lb_rebalance *r)
+void lb_rebalance_begin(struct lb_rebalance *r, struct server_list *before)
 {
-	int64_t started = mono_ms();
 	memset(r, 0, sizeof *r);
+	r->started_mono = mono_ms();
 	lb_stats_fold(0, 4 * LB_FOLD_BUDGET);
+	server_list_load(before, LB_SERVERS_MAX);
+}
 
-	struct server_list before, after;
-	server_list_load(&before, LB_SERVERS_MAX);
-	r->loads_corrected = dispatch_rebuild_load();
+int lb_rebalance_finish(struct lb_rebalance *r, struct server_list *before)
+{
+	struct server_list after;
 	server_list_load(&after, LB_SERVERS_MAX);
 
 	struct lb_config cfg;
@@ -998,19 +978,19 @@ int lb_rebalance(struct lb_rebalance *r)
 		struct server key;
 		snprintf(key.id, sizeof key.id, "%s", s->id);
 		const struct server *b =
-			bsearch(&key, before.v, before.n, sizeof *before.v, cmp_server_id);
+			bsearch(&key, before->v, before->n, sizeof *before->v, cmp_server_id);
 		if (b)
 			it->load_before = b->current_load;
 		lb_server_weight(s, &cfg, lb_stats_find(stats, s->id), ref, now, &it->parts);
 		it->eff_after = it->parts.effective;
 	}
-	server_list_free(&before);
+	server_list_free(before);
 	server_list_free(&after);
 
 	struct weights_edit we = {r};
 	int rc = store_update(STORE_ROOT, LB_STATS_ID, STORE_UPSERT | STORE_NO_FSYNC,
 			      weights_edit_fn, &we);
-	r->took_ms = mono_ms() - started;
+	r->took_ms = mono_ms() - r->started_mono;
 	return rc;
 }
 

@@ -177,13 +177,18 @@ struct lb_rebalance {
 	int loads_corrected;	     /* servers whose currentLoad the ledger rebuild fixed */
 	int weights_changed;
 	int64_t took_ms;
+	int64_t started_mono;
 };
 
-/* Folds the whole unread event log (bounded), rebuilds every server's currentLoad
- * from the task ledger (dispatch_rebuild_load), recomputes every effective weight
- * and stores them in lb-stats.json (dropping stats of unregistered servers).
- * Returns STORE_OK or a STORE_* error of the stats write. */
-int lb_rebalance(struct lb_rebalance *r);
+/* A rebalance in two halves around the ledger rebuild, which is the scheduler's
+ * (sched/rebalance.h joins them). begin folds the whole unread event log (bounded)
+ * and takes the registry snapshot "before" (the caller frees it through finish);
+ * the caller sets r->loads_corrected; finish takes the snapshot after, recomputes
+ * every effective weight and stores them in lb-stats.json (dropping stats of
+ * unregistered servers). finish frees before and returns STORE_OK or a STORE_*
+ * error of the stats write. */
+void lb_rebalance_begin(struct lb_rebalance *r, struct server_list *before);
+int lb_rebalance_finish(struct lb_rebalance *r, struct server_list *before);
 void lb_rebalance_free(struct lb_rebalance *r);
 
 /* Every registered server, sorted by id (at most 4096); the caller frees with
