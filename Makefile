@@ -4,6 +4,7 @@
 #   make test       unit + integration tests; last line "N passed, N failed"
 #   make bench      throughput ratios against a do-nothing FastCGI floor
 #   make valgrind   the unit tests under valgrind
+#   make layers     the code map check (also the first step of make test)
 #   make deps       install missing Debian packages (as root), else print the command
 # Switches: SANITIZE=address,undefined  STATIC=1  PREFIX=/usr/local  DESTDIR=
 
@@ -129,6 +130,10 @@ integration: all $(MOCK_BIN)
 
 bench: deps all $(MOCK_BIN) $(FLOOR_BIN)
 	@BUILD=$(CURDIR)/$(BUILD) bash tests/bench/run.sh
+
+# The code map: which layer may include which, no cycles, the exclusive calls.
+layers:
+	@python3 tests/layers.py
 
 valgrind: all $(UNIT_BIN)
 	@BUILD=$(CURDIR)/$(BUILD) VALGRIND=1 ONLY=unit bash tests/run-all.sh

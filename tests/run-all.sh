@@ -30,6 +30,13 @@ count() { # $1 = name, $2 = file with TAP output, $3 = exit code
 	printf '%-40s %4d ok %4d failed\n' "$1" "$ok" "$notok"
 }
 
+# The code map (README "Code map"): layers, include cycles, and the calls that only
+# one layer may make. It reads the sources, so it runs first and in every mode.
+if [ -z "${T:-}" ] || [[ layers == *$T* ]]; then
+	(cd "$here/.." && python3 tests/layers.py) > "$out/layers.tap" 2>&1
+	count layers "$out/layers.tap" $?
+fi
+
 if [ "${ONLY:-unit}" = unit ] || [ -z "${ONLY:-}" ]; then
 	for t in "$BUILD"/tests/test_*; do
 		[ -x "$t" ] || continue

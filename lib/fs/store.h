@@ -1,5 +1,5 @@
 /* store: the state tree's JSON objects, by kind and id (lib/fs, of which this is
- * the main door, is the only code that touches the tree: see lib/fs/README).
+ * the main door, is the one place that touches the tree: see lib/fs/README).
  *
  * Objects are JSON files: <root>/<kind>/<id>.json, or <root>/<kind>/<ab>/<id>.json
  * for sharded kinds (ab = first two hex digits of a hash of the id), and singletons
