@@ -453,6 +453,13 @@ static int read_file(const char *path, struct buf *out, ino_t *ino)
 	return STORE_OK;
 }
 
+bool store_writable(void)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/run", root_dir);
+	return store_write_file(dir, "health-probe", "ok\n", 3, false) == STORE_OK;
+}
+
 int store_read_file(const char *dir, const char *name, struct buf *out)
 {
 	char path[PATH_MAX];

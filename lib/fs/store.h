@@ -101,6 +101,9 @@ int store_clean_temp(const char *kind, int max_age_s);
 /* Low-level pieces shared with the indexes and run locks. */
 int store_write_file(const char *dir, const char *name, const char *data, size_t len,
 		     bool no_clobber);
+/* Whether the tree takes a durable write now: a real one (run/health-probe),
+ * because access(W_OK) says nothing about a full or read-only file system. */
+bool store_writable(void);
 /* Reads dir/name whole (a file store_write_file wrote) into out: STORE_OK,
  * STORE_NOENT, STORE_CORRUPT (larger than a document may be) or STORE_IO. */
 int store_read_file(const char *dir, const char *name, struct buf *out);
