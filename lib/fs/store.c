@@ -417,6 +417,17 @@ static int lock_object(const struct kind_info *k, const char *id)
 	return store_lock_path(rel, lock_wait_ms);
 }
 
+/* Validates the id and locks its object: STORE_OK with *fd held, or why not. */
+static int lock_valid(const struct kind_info *k, const char *id, int *fd)
+{
+	if (!store_id_valid(id))
+		return STORE_INVALID;
+	*fd = lock_object(k, id);
+	if (*fd < 0)
+		return errno == EWOULDBLOCK ? STORE_BUSY : STORE_IO;
+	return STORE_OK;
+}
+
 /* Reads the whole file; STORE_NOENT, STORE_IO or STORE_OK. */
 static int read_file(const char *path, struct buf *out, ino_t *ino)
 {
@@ -597,17 +608,16 @@ static int put_locked(const struct kind_info *k, const char *id, const char *dat
 int store_update(const char *kind, const char *id, int flags, store_edit_fn *edit, void *arg)
 {
 	const struct kind_info *k = kind_lookup(kind);
-	if (!store_id_valid(id))
-		return STORE_INVALID;
-	int fd = lock_object(k, id);
-	if (fd < 0)
-		return errno == EWOULDBLOCK ? STORE_BUSY : STORE_IO;
+	int fd;
+	int rc = lock_valid(k, id, &fd);
+	if (rc != STORE_OK)
+		return rc;
 
 	yajl_val old = NULL;
 	struct jgen gen;
 	struct buf out = BUF_INIT;
 	jg_init(&gen);
-	int rc = load_doc(k, id, &old, NULL);
+	rc = load_doc(k, id, &old, NULL);
 	if (rc == STORE_CORRUPT) {
 		quarantine_locked(k, id, "does not parse as a JSON object");
 		goto out;
@@ -637,12 +647,11 @@ out:
 int store_put(const char *kind, const char *id, const char *data, size_t len)
 {
 	const struct kind_info *k = kind_lookup(kind);
-	if (!store_id_valid(id))
-		return STORE_INVALID;
-	int fd = lock_object(k, id);
-	if (fd < 0)
-		return errno == EWOULDBLOCK ? STORE_BUSY : STORE_IO;
-	int rc = put_locked(k, id, data, len, true);
+	int fd;
+	int rc = lock_valid(k, id, &fd);
+	if (rc != STORE_OK)
+		return rc;
+	rc = put_locked(k, id, data, len, true);
 	store_unlock(fd);
 	return settle(rc);
 }
@@ -651,14 +660,12 @@ int store_remove(const char *kind, const char *id)
 {
 	const struct kind_info *k = kind_lookup(kind);
 	char path[PATH_MAX], dir[PATH_MAX];
-	if (!store_id_valid(id))
-		return STORE_INVALID;
-	int fd = lock_object(k, id);
-	if (fd < 0)
-		return errno == EWOULDBLOCK ? STORE_BUSY : STORE_IO;
+	int fd;
+	int rc = lock_valid(k, id, &fd);
+	if (rc != STORE_OK)
+		return rc;
 	object_path(k, id, path, sizeof path);
 	object_dir(k, id, dir, sizeof dir);
-	int rc = STORE_OK;
 	if (unlink(path) < 0)
 		rc = errno == ENOENT ? STORE_NOENT : STORE_IO;
 	else if (make_durable(dir, path, JOURNAL_REMOVE, NULL, 0, false) < 0)

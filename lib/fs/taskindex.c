@@ -79,19 +79,35 @@ size_t tindex_queue_list(struct tindex_entry **out, size_t max)
 	return n > max ? max : n;
 }
 
-size_t tindex_queue_depth(void)
+/* Calls fn for each name in dir but dot files while it returns 0; returns what
+ * stopped it (0 at the end, or when dir cannot be opened). */
+static int each_name(const char *dir, int (*fn)(const char *name, void *arg), void *arg)
 {
-	char dir[PATH_MAX];
-	index_path(dir, sizeof dir, "queue", NULL);
 	DIR *d = opendir(dir);
 	if (!d)
 		return 0;
-	size_t n = 0;
+	int rc = 0;
 	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
+	while (rc == 0 && (de = readdir(d)) != NULL)
 		if (de->d_name[0] != '.')
-			n++;
+			rc = fn(de->d_name, arg);
 	closedir(d);
+	return rc;
+}
+
+static int count_name(const char *name, void *arg)
+{
+	(void)name;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+size_t tindex_queue_depth(void)
+{
+	char dir[PATH_MAX];
+	size_t n = 0;
+	index_path(dir, sizeof dir, "queue", NULL);
+	each_name(dir, count_name, &n);
 	return n;
 }
 
@@ -137,20 +153,23 @@ void tindex_active_remove(const char *id)
 		log_warn("active: cannot remove %s: %s", id, strerror(errno));
 }
 
+struct active_walk {
+	int (*fn)(const char *id, void *arg);
+	void *arg;
+};
+
+static int active_name(const char *name, void *arg)
+{
+	const struct active_walk *w = arg;
+	return store_id_valid(name) ? w->fn(name, w->arg) : 0;
+}
+
 int tindex_active_each(int (*fn)(const char *id, void *arg), void *arg)
 {
 	char dir[PATH_MAX];
+	struct active_walk w = {fn, arg};
 	index_path(dir, sizeof dir, "active", NULL);
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	int rc = 0;
-	struct dirent *de;
-	while (rc == 0 && (de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.' && store_id_valid(de->d_name))
-			rc = fn(de->d_name, arg);
-	closedir(d);
-	return rc;
+	return each_name(dir, active_name, &w);
 }
 
 int tindex_created_add(const char *id, int64_t created_at)
