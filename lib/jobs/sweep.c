@@ -12,7 +12,7 @@
 #include "sched/backend.h"
 #include "model/config.h"
 #include "sched/dispatch.h"
-#include "jobs/health.h"
+#include "sched/server_health.h"
 #include "fs/journal.h"
 #include "base/log.h"
 #include "model/server.h"

@@ -7,7 +7,7 @@
 #include "sched/backend.h"
 #include "model/config.h"
 #include "stats/events.h"
-#include "jobs/health.h"
+#include "sched/server_health.h"
 #include "lb/lb.h"
 #include "lb/lbstate.h"
 #include "base/log.h"
