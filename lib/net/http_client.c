@@ -74,8 +74,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 static bool apply_policy(CURL *h, struct transfer *t)
 {
 	const struct http_request *rq = t->rq;
-	long connect_ms = rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms
-						     : HTTP_CONNECT_TIMEOUT_MS;
+	long connect_ms =
+	    rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : HTTP_CONNECT_TIMEOUT_MS;
 	if (connect_ms > rq->timeout_ms)
 		connect_ms = rq->timeout_ms;
 	t->cap = rq->max_body ? rq->max_body : HTTP_BODY_MAX;
@@ -107,6 +107,8 @@ static bool apply_policy(CURL *h, struct transfer *t)
 	    curl_easy_setopt(h, CURLOPT_PRIVATE, t) == CURLE_OK &&
 	    curl_easy_setopt(h, CURLOPT_USERAGENT,
 			     rq->user_agent ? rq->user_agent : HTTP_USER_AGENT) == CURLE_OK &&
+	    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, rq->fresh_connection ? 1L : 0L) ==
+		CURLE_OK &&
 	    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, rq->fresh_connection ? 1L : 0L) == CURLE_OK;
 	if (ok && rq->method)
 		ok = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method) == CURLE_OK;
@@ -180,10 +182,13 @@ long http_request_send(const struct http_request *rq, struct http_result *res)
 static bool batch_start(CURLM *m, struct transfer *t)
 {
 	CURL *h = curl_easy_init();
-	const char *why = !h			? "curl_easy_init failed"
-			  : !apply_policy(h, t) ? "cannot configure the request"
-			  : curl_multi_add_handle(m, h) != CURLM_OK ? "curl_multi_add_handle failed"
-								    : NULL;
+	const char *why = NULL;
+	if (!h)
+		why = "curl_easy_init failed";
+	else if (!apply_policy(h, t))
+		why = "cannot configure the request";
+	else if (curl_multi_add_handle(m, h) != CURLM_OK)
+		why = "curl_multi_add_handle failed";
 	if (!why)
 		return true;
 	curl_slist_free_all(t->headers);

@@ -24,9 +24,9 @@
 
 #include "base/buf.h"
 
-#define HTTP_CONNECT_TIMEOUT_MS 3000L /* when a request names none */
-#define HTTP_BODY_MAX (2u << 20)      /* when a request names no cap */
-#define HTTP_USER_AGENT "taskgate/1"
+#define HTTP_CONNECT_TIMEOUT_MS 3000L	   /* when a request names none */
+#define HTTP_BODY_MAX		(2u << 20) /* when a request names no cap */
+#define HTTP_USER_AGENT		"taskgate/1"
 
 /* Initialises libcurl once per process (curl_global_init is not thread-safe and
  * costs a little; the request functions call this themselves). 0, or -1 if libcurl
@@ -37,7 +37,7 @@ int http_client_init(void);
 void http_client_cleanup(void);
 
 struct http_request {
-	const char *method;	    /* NULL: GET */
+	const char *method; /* NULL: GET */
 	const char *url;
 	const char *const *headers; /* "Name: value" strings, NULL-terminated; may be NULL */
 	const char *body;	    /* NULL: none */

@@ -11,9 +11,9 @@ const char *net_url_problem(const char *url)
 		return "is longer than 2048 characters";
 	/* libcurl's parser repairs "http:/x" and "http:///x" into a URL with another
 	 * host; insist on scheme://authority as written. */
-	size_t scheme_len = strncasecmp(url, "https://", 8) == 0 ? 8
+	size_t scheme_len = strncasecmp(url, "https://", 8) == 0  ? 8
 			    : strncasecmp(url, "http://", 7) == 0 ? 7
-							       : 0;
+								  : 0;
 	if (!scheme_len)
 		return "must be an absolute http:// or https:// URL";
 	const char *auth_end = url + scheme_len + strcspn(url + scheme_len, "/?#");
