@@ -1,5 +1,5 @@
 /* taskgate-health: the ServerInstance health checks, run from cron (and usable as a
- * Nagios plugin). All logic lives in lib/health.c and lib/cronjob.c.
+ * Nagios plugin). All logic lives in lib/jobs/health.c and lib/jobs/cronjob.c.
  *
  *   taskgate-health [--for S --every S] [--quiet] [--all] [--max N]
  *
