@@ -69,6 +69,17 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Appends to t's header list; false (the list kept for the caller to free) if
+ * libcurl cannot allocate. */
+static bool add_header(struct transfer *t, const char *line)
+{
+	struct curl_slist *more = curl_slist_append(t->headers, line);
+	if (!more)
+		return false;
+	t->headers = more;
+	return true;
+}
+
 /* The project's request policy (see the header), applied to h for t's request.
  * false if libcurl refused a setting: the request must not go out half-configured. */
 static bool apply_policy(CURL *h, struct transfer *t)
@@ -81,9 +92,9 @@ static bool apply_policy(CURL *h, struct transfer *t)
 	t->cap = rq->max_body ? rq->max_body : HTTP_BODY_MAX;
 	t->h = h;
 	for (const char *const *p = rq->headers; p && *p; p++)
-		t->headers = curl_slist_append(t->headers, *p);
-	t->headers = curl_slist_append(t->headers, "Expect:"); /* no 100-continue round trip */
-	if (!t->headers)
+		if (!add_header(t, *p))
+			return false;
+	if (!add_header(t, "Expect:")) /* no 100-continue round trip */
 		return false;
 
 	bool ok =
