@@ -10,6 +10,7 @@
 #include "stats/events.h"
 #include "base/log.h"
 #include "model/server.h"
+#include "fs/journal.h"
 #include "fs/store.h"
 #include "fs/taskindex.h"
 #include "model/taskview.h"
@@ -53,7 +54,12 @@ static void after_cancel_backend(void *arg)
 	(void)arg;
 	struct server s;
 	if (server_load(after_cancel.server_id, &s) == STORE_OK) {
-		backend_cancel(&s, after_cancel.prediction_id);
+		/* The backend hears of the cancel only once the tree has it on disk. */
+		if (journal_commit() < 0)
+			log_warn("cancel of %s on %s: the state tree could not be made durable",
+				 after_cancel.prediction_id, s.id);
+		else
+			backend_cancel(&s, after_cancel.prediction_id);
 		server_free(&s);
 	}
 	after_drain(NULL);

@@ -1,5 +1,5 @@
 /* taskgate-health: the ServerInstance health checks, run from cron (and usable as a
- * Nagios plugin). All logic lives in lib/health.c and lib/cronjob.c.
+ * Nagios plugin). All logic lives in lib/jobs/health.c and lib/jobs/cronjob.c.
  *
  *   taskgate-health [--for S --every S] [--quiet] [--all] [--max N]
  *
@@ -9,13 +9,13 @@
  * (state tree or config.json unusable, usage error). A copy that finds another one
  * running exits 0 at once without a word. When a server comes back from offline,
  * queued tasks are dispatched (bounded) right after the run. */
-#include <curl/curl.h>
 #include <stdio.h>
 
 #include "model/config.h"
 #include "jobs/cronjob.h"
 #include "sched/dispatch.h"
 #include "jobs/health.h"
+#include "net/http_client.h"
 
 /* Queued work placed after a server came back: bounded, so the health run stays a
  * bounded step (the sweep and request completions drain the rest). */
@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 		return CRONJOB_UNKNOWN;
 	}
 	buf_free(&why);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (http_client_init() < 0) {
 		printf("TASKGATE HEALTH UNKNOWN - libcurl does not initialise\n");
 		config_free();
 		return CRONJOB_UNKNOWN;
@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 		puts(buf_str(&line));
 		buf_free(&line);
 	}
-	curl_global_cleanup();
+	http_client_cleanup();
 	config_free();
 	return rc;
 }

@@ -12,7 +12,6 @@
  * (the stats tree could not be written; --check: inconsistent), 3 UNKNOWN (state tree
  * or config.json unusable, usage error). A copy that finds another one running exits
  * 0 at once. */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +19,7 @@
 #include "model/config.h"
 #include "jobs/cronjob.h"
 #include "jobs/rollup.h"
+#include "net/http_client.h"
 
 struct job {
 	long max_hours;
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (http_client_init() < 0) {
 		printf("TASKGATE ROLLUP UNKNOWN - libcurl does not initialise\n");
 		config_free();
 		return CRONJOB_UNKNOWN;
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 	} else if (!o.quiet || j.failed || j.changes > 0) {
 		summary(&j, rc);
 	}
-	curl_global_cleanup();
+	http_client_cleanup();
 	config_free();
 	return rc;
 }

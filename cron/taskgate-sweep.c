@@ -5,12 +5,12 @@
  *
  * Exit 0 OK, 1 WARNING (the load ledger needed repair), 3 UNKNOWN (state tree or
  * config unusable, usage error). A copy that finds another one running exits 0. */
-#include <curl/curl.h>
 #include <stdio.h>
 
 #include "model/config.h"
 #include "jobs/cronjob.h"
 #include "jobs/sweep.h"
+#include "net/http_client.h"
 
 struct job {
 	struct sweep_opts so;
@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 		return CRONJOB_UNKNOWN;
 	}
 	buf_free(&why);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	http_client_init();
 	rc = cronjob_run("sweep", &o, step, &j);
 	if (rc == CRONJOB_BUSY) {
 		rc = CRONJOB_OK;
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 		sweep_summary_line(&j.sum, rc, line, sizeof line);
 		puts(line);
 	}
-	curl_global_cleanup();
+	http_client_cleanup();
 	config_free();
 	return rc;
 }

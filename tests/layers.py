@@ -42,7 +42,7 @@ FS_CALLS = (r"open|openat|openat2|creat|fopen|freopen|opendir|fdopendir|rename|r
 RULES = [
     ("file system calls", r"(?<![\w.>])(?:%s)\s*\(" % FS_CALLS, ["lib/fs/"], "lib/fs/README"),
     ("libcurl calls", r"(?<![\w.>])curl_\w+\s*\(", ["lib/net/"], "lib/net/README"),
-    ("libcurl header", r"#\s*include\s*<curl/", ["lib/net/"], "lib/net/README"),
+    ("libcurl header", r"#\s*include\s*<curl/", ["lib/net/"], "lib/net/http_client.h"),
     ("libfcgi calls", r"(?<![\w.>])FCGX_\w+\s*\(", ["cgi-bin/main.c"], "cgi-bin/main.c"),
 ]
 

@@ -12,7 +12,7 @@
 #include "sched/backend.h"
 #include "model/config.h"
 #include "sched/dispatch.h"
-#include "jobs/health.h"
+#include "sched/server_health.h"
 #include "fs/journal.h"
 #include "base/log.h"
 #include "model/server.h"
@@ -43,7 +43,12 @@ static void cancel_on_backend(const char *server_id, const char *task_id, int at
 	if (server_load(server_id, &srv) != STORE_OK)
 		return;
 	snprintf(pid, sizeof pid, "%s-%d", task_id, attempt);
-	backend_cancel(&srv, pid);
+	/* The backend hears of the end only once the tree has it on disk. */
+	if (journal_commit() < 0)
+		log_warn("cancel of %s on %s: the state tree could not be made durable", pid,
+			 server_id);
+	else
+		backend_cancel(&srv, pid);
 	server_free(&srv);
 }
 

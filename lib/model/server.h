@@ -72,7 +72,8 @@ void server_list_free(struct server_list *l);
 typedef int server_edit_fn(struct server *s, void *arg);
 int server_update(const char *id, server_edit_fn *fn, void *arg, struct server *out);
 
-/* Validates an http/https URL with libcurl's parser; NULL if fine, else why. */
+/* A server endpoint's URL rule: net_url_problem (net/url.h), the URL checked by
+ * the parser of the client that will call it. NULL if fine, else why. */
 const char *server_url_problem(const char *url);
 
 #endif

@@ -1,17 +1,14 @@
 #include "sched/backend.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "fs/journal.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "net/http_client.h"
 
 #define RESPONSE_CAP (2u << 20) /* a result bigger than this is not one we store */
-#define CONNECT_TIMEOUT_MS 3000L
 #define ASYNC_TIMEOUT_MS 15000L /* an async dispatch answers at once or is broken */
 
 static const char *const outcome_names[] = {"accepted", "done",	    "failed", "busy",
@@ -20,106 +17,6 @@ static const char *const outcome_names[] = {"accepted", "done",	    "failed", "b
 const char *backend_outcome_name(enum backend_outcome o)
 {
 	return outcome_names[o];
-}
-
-static void curl_once(void)
-{
-	static int done;
-	if (!done) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		done = 1;
-	}
-}
-
-struct sink {
-	struct buf *b;
-	bool overflow;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct sink *s = arg;
-	size_t len = size * n;
-	if (s->b->len + len > RESPONSE_CAP) {
-		s->overflow = true;
-		return 0; /* aborts the transfer */
-	}
-	buf_add(s->b, p, len);
-	return len;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-	int *retry_after = arg;
-	size_t len = size * n;
-	if (retry_after && len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-		int v = atoi(p + 12);
-		*retry_after = v > 0 && v < 3600 ? v : 0;
-	}
-	return len;
-}
-
-long backend_http(const char *method, const char *url, const char *const *headers,
-		  const char *body, size_t body_len, long timeout_ms, struct buf *resp,
-		  char *err, size_t errlen, int *retry_after_s)
-{
-	curl_once();
-	/* What we tell a backend must rest on state that survives a crash: a task it
-	 * runs is one our tree records as running there. */
-	if (journal_commit() < 0) {
-		snprintf(err, errlen, "the state tree could not be made durable");
-		return 0;
-	}
-	/* One handle per process, reset between calls: it keeps connections to
-	 * backends alive, so a dispatch does not pay a TCP handshake each time. */
-	static CURL *h;
-	if (!h)
-		h = curl_easy_init();
-	else
-		curl_easy_reset(h);
-	if (!h) {
-		snprintf(err, errlen, "curl_easy_init failed");
-		return 0;
-	}
-	struct curl_slist *hl = NULL;
-	for (const char *const *p = headers; p && *p; p++)
-		hl = curl_slist_append(hl, *p);
-	hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
-	struct sink sink = {resp, false};
-	char ebuf[CURL_ERROR_SIZE] = "";
-	if (retry_after_s)
-		*retry_after_s = 0;
-
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-			 timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, retry_after_s);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "taskgate/1");
-	if (body) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-	}
-	CURLcode rc = curl_easy_perform(h);
-	long status = 0;
-	if (rc == CURLE_OK) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	} else if (sink.overflow) {
-		snprintf(err, errlen, "response larger than %u bytes", RESPONSE_CAP);
-	} else {
-		snprintf(err, errlen, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
-	}
-	curl_slist_free_all(hl);
-	return status;
 }
 
 /* Joins base and suffix with exactly one '/'. */
@@ -234,12 +131,22 @@ void backend_dispatch(const struct server *s, const struct backend_call *call,
 		buf_adds(&url, s->predict_url);
 		http_json_body(call, &body);
 	}
+	struct http_request rq = {
+	    .method = s->protocol == PROTO_COG ? "PUT" : "POST",
+	    .url = buf_str(&url),
+	    .headers = s->protocol == PROTO_COG ? cog_headers : json_headers,
+	    .body = body.data,
+	    .body_len = body.len,
+	    .timeout_ms = timeout,
+	    .max_body = RESPONSE_CAP,
+	};
+	struct http_result res;
 	int64_t t0 = mono_ms();
-	r->http_status = backend_http(s->protocol == PROTO_COG ? "PUT" : "POST", buf_str(&url),
-				      s->protocol == PROTO_COG ? cog_headers : json_headers,
-				      body.data, body.len, timeout, &r->body, r->error,
-				      sizeof r->error, &r->retry_after_s);
+	r->http_status = http_request_send(&rq, &res);
 	r->elapsed_ms = mono_ms() - t0;
+	r->body = res.body; /* the reply owns the body now */
+	r->retry_after_s = res.retry_after_s;
+	snprintf(r->error, sizeof r->error, "%s", res.error);
 	classify(s, r, sync);
 	if (r->outcome == BACKEND_ERROR && r->http_status == 0 && !r->error[0])
 		snprintf(r->error, sizeof r->error, "no answer");
@@ -251,16 +158,17 @@ bool backend_cancel(const struct server *s, const char *prediction_id)
 {
 	if (s->protocol != PROTO_COG)
 		return false; /* http-json defines no cancel */
-	struct buf url = BUF_INIT, resp = BUF_INIT;
-	char err[256] = "";
+	struct buf url = BUF_INIT;
 	join_url(&url, s->predict_url, prediction_id);
 	buf_adds(&url, "/cancel");
-	long st = backend_http("POST", buf_str(&url), NULL, "", 0, 5000, &resp, err, sizeof err,
-			       NULL);
+	struct http_request rq = {
+	    .method = "POST", .url = buf_str(&url), .body = "", .timeout_ms = 5000};
+	struct http_result res;
+	long st = http_request_send(&rq, &res);
 	if (st < 200 || st >= 300)
 		log_warn("cancel of %s on %s: %s", prediction_id, s->id,
-			 st ? "refused" : err);
+			 st ? "refused" : res.error);
+	http_result_free(&res);
 	buf_free(&url);
-	buf_free(&resp);
 	return st >= 200 && st < 300;
 }

@@ -1,12 +1,19 @@
-/* backend: the only code that talks to inference servers (libcurl).
+/* backend: the inference servers' protocols. Builds each request and reads each
+ * answer; the requests go out through net/http_client (and its one request policy:
+ * connect and total timeouts, response bodies capped, no redirects, http/https
+ * only), so nothing here touches a socket or libcurl.
  *
  * Two protocols (see DESIGN.md "Backends"):
  *   cog        PUT <predict>/<predictionId> with Prefer: respond-async and a webhook;
  *              202 accepted, 409 busy, 503 starting, 422 bad input.
  *   http-json  POST <predict> {"taskId","model","input","callbackUrl"}; 202 when the
  *              server is async (it calls back), otherwise the response is the result.
- * Requests are bounded: connect and total timeouts, response bodies capped, no
- * redirects, http/https only. */
+ * (Cog's health endpoint and what its answers mean are health's: model/health.)
+ *
+ * Durability is the caller's: what we tell a backend must rest on state that
+ * survives a crash (a task a backend runs is one our tree records as running
+ * there), so before backend_dispatch or backend_cancel the caller makes every
+ * durable write so far durable (journal_commit) and sends nothing if that fails. */
 #ifndef TASKGATE_BACKEND_H
 #define TASKGATE_BACKEND_H
 
@@ -61,11 +68,5 @@ void backend_dispatch(const struct server *s, const struct backend_call *call,
 /* Asks the backend to stop a prediction (cog: POST <predict>/<id>/cancel).
  * Best effort: returns true if the backend acknowledged. */
 bool backend_cancel(const struct server *s, const char *prediction_id);
-
-/* One libcurl request with the project's safety settings; used by health checks
- * too. Returns the HTTP status (0 on transport failure, curl's message in err). */
-long backend_http(const char *method, const char *url, const char *const *headers,
-		  const char *body, size_t body_len, long timeout_ms, struct buf *resp,
-		  char *err, size_t errlen, int *retry_after_s);
 
 #endif

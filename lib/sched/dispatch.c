@@ -7,7 +7,8 @@
 #include "sched/backend.h"
 #include "model/config.h"
 #include "stats/events.h"
-#include "jobs/health.h"
+#include "fs/journal.h"
+#include "sched/server_health.h"
 #include "lb/lb.h"
 #include "lb/lbstate.h"
 #include "base/log.h"
@@ -506,8 +507,13 @@ bool dispatch_send(const struct dispatch_send *send)
 		.timeout_ms = (long)t.timeout_s * 1000,
 		.cog_events = cog_events(),
 	};
-	struct backend_reply reply;
-	backend_dispatch(&srv, &call, &reply);
+	/* What we tell a backend must rest on state that survives a crash: a task it
+	 * runs is one our tree records as running there. */
+	struct backend_reply reply = {.outcome = BACKEND_ERROR};
+	if (journal_commit() < 0)
+		snprintf(reply.error, sizeof reply.error, "the state tree could not be made durable");
+	else
+		backend_dispatch(&srv, &call, &reply);
 
 	yajl_val result = NULL;
 	struct buf perr = BUF_INIT;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sched/backend.h"
+#include "net/http_client.h"
 #include "model/config.h"
 #include "stats/events.h"
 #include "base/log.h"
@@ -609,7 +609,7 @@ static bool notify(const char *url, const struct alert_inst *a, long timeout_ms,
 		   size_t errlen)
 {
 	struct jgen g;
-	struct buf body = BUF_INIT, resp = BUF_INIT, auth = BUF_INIT;
+	struct buf body = BUF_INIT, auth = BUF_INIT;
 	char at[32], since[32];
 	format_time_ms(a->state == AS_RESOLVED ? a->resolved_at : a->fired_at, at);
 	format_time_ms(a->since, since);
@@ -634,15 +634,20 @@ static bool notify(const char *url, const struct alert_inst *a, long timeout_ms,
 			buf_printf(&auth, "Authorization: Bearer %s", token);
 			headers[1] = auth.data;
 		}
-		long st = backend_http("POST", url, headers, body.data, body.len, timeout_ms, &resp,
-				       err, errlen, NULL);
+		struct http_request rq = {.method = "POST", .url = url, .headers = headers,
+					  .body = body.data, .body_len = body.len,
+					  .timeout_ms = timeout_ms};
+		struct http_result res;
+		long st = http_request_send(&rq, &res);
 		ok = st >= 200 && st < 300;
 		if (!ok && st)
 			snprintf(err, errlen, "HTTP %ld", st);
+		else if (!ok)
+			snprintf(err, errlen, "%s", res.error);
+		http_result_free(&res);
 	}
 	jg_free(&g);
 	buf_free(&body);
-	buf_free(&resp);
 	buf_free(&auth);
 	return ok;
 }

@@ -1,5 +1,6 @@
-/* Unit tests for lib/health.c (counter rules, intervals, scoring, verdicts, the run
- * against real sockets) and lib/cronjob.c (options, run lock, stamps, the loop).
+/* Unit tests for model/health (counter rules, intervals, scoring, verdicts),
+ * sched/server_health and jobs/health (the run against real sockets) and
+ * jobs/cronjob (options, run lock, stamps, the loop).
  *
  * The pure rules are table-driven. The run tests fork a tiny HTTP server on
  * 127.0.0.1 that answers by path (and holds /hang connections open without a word);
@@ -14,7 +15,6 @@
 /* clang-format on */
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -28,6 +28,7 @@
 #include "jobs/cronjob.h"
 #include "jobs/health.h"
 #include "model/server.h"
+#include "net/http_client.h"
 #include "fs/store.h"
 #include "base/util.h"
 #include "testutil.h"
@@ -963,7 +964,7 @@ static void test_cronjob_run_loop(void **state)
 
 int main(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	http_client_init();
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_counter_table),
@@ -988,6 +989,6 @@ int main(void)
 	};
 #undef T
 	int rc = cmocka_run_group_tests_name("health", tests, NULL, NULL);
-	curl_global_cleanup();
+	http_client_cleanup();
 	return rc;
 }

@@ -1,0 +1,213 @@
+#include "model/health.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/json.h"
+
+#define EWMA_ALPHA   0.3
+#define SCORE_ALPHA  0.3
+#define ADAPT_FACTOR 1.5
+
+/* ---- settings ---- */
+
+void health_cfg_defaults(struct health_cfg *c)
+{
+	c->rise = 2;
+	c->fall = 3;
+	c->inter_ms = 10000;
+	c->fastinter_ms = 2000;
+	c->downinter_ms = 30000;
+	c->max_inter_ms = 60000;
+	c->timeout_ms = 2000;
+	c->connect_timeout_ms = 1000;
+	c->degraded_ms = 1000;
+}
+
+/* Seconds in the file (fractions allowed, so tests can use short intervals). */
+/* ---- the counter ---- */
+
+int health_counter_top(int rise, int fall)
+{
+	return rise + fall - 1;
+}
+
+bool health_counter_up(int counter, int rise)
+{
+	return counter >= rise;
+}
+
+int health_counter_normalize(int stored, bool stored_up, int rise, int fall)
+{
+	int top = health_counter_top(rise, fall);
+	if (stored < 0 || stored > top)
+		return stored_up ? top : 0;
+	if (stored_up != health_counter_up(stored, rise))
+		return stored_up ? top : 0;
+	return stored;
+}
+
+int health_counter_step(int counter, bool pass, int rise, int fall)
+{
+	int top = health_counter_top(rise, fall);
+	if (pass) {
+		if (counter < top) {
+			counter++;
+			if (counter >= rise)
+				counter = top;
+		}
+	} else if (counter > 0) {
+		counter--;
+		if (counter < rise)
+			counter = 0;
+	}
+	return counter;
+}
+
+/* ---- verdicts ---- */
+
+const char *health_verdict_name(enum health_verdict v)
+{
+	static const char *const names[] = {"pass", "busy", "starting", "fail"};
+	return names[v];
+}
+
+static const struct json_limits answer_limits = {
+    .max_bytes = HEALTH_BODY_MAX, .max_depth = 16, .max_string = HEALTH_BODY_MAX};
+
+enum health_verdict health_classify(enum server_protocol p, long http_status, const char *body,
+				    size_t len, char *why, size_t whylen)
+{
+	if (whylen)
+		why[0] = '\0';
+	if (http_status <= 0) {
+		snprintf(why, whylen, "no answer");
+		return HV_FAIL;
+	}
+	if (p == PROTO_HTTP_JSON) {
+		if (http_status >= 200 && http_status <= 299)
+			return HV_PASS;
+		snprintf(why, whylen, "HTTP %ld", http_status);
+		return HV_FAIL;
+	}
+	/* Cog answers 200 in every state; anything else is not a working Cog. */
+	if (http_status != 200) {
+		snprintf(why, whylen, "HTTP %ld", http_status);
+		return HV_FAIL;
+	}
+	yajl_val doc = json_parse(body ? body : "", body ? len : 0, &answer_limits, NULL);
+	const char *status;
+	enum health_verdict v = HV_FAIL;
+	if (!doc || !YAJL_IS_OBJECT(doc))
+		snprintf(why, whylen, "answer is not a JSON object");
+	else if (json_get_str(doc, "status", &status) != JSON_OK)
+		snprintf(why, whylen, "answer has no \"status\" string");
+	else if (strcmp(status, "READY") == 0)
+		v = HV_PASS;
+	else if (strcmp(status, "BUSY") == 0)
+		v = HV_BUSY;
+	else if (strcmp(status, "STARTING") == 0) {
+		v = HV_STARTING;
+		snprintf(why, whylen, "status STARTING");
+	} else
+		snprintf(why, whylen, "status %.40s", status);
+	if (doc)
+		yajl_tree_free(doc);
+	return v;
+}
+
+/* ---- derived values ---- */
+
+enum server_health health_status_of(const struct health_cfg *c, int counter, double ewma_ms)
+{
+	int top = health_counter_top(c->rise, c->fall);
+	if (!health_counter_up(counter, c->rise))
+		return HEALTH_OFFLINE;
+	if ((counter == c->rise && counter < top) || ewma_ms > (double)c->degraded_ms)
+		return HEALTH_DEGRADED;
+	return HEALTH_ONLINE;
+}
+
+int64_t health_interval_ms(const struct health_cfg *c, int before, int after, int64_t prev_ms)
+{
+	int top = health_counter_top(c->rise, c->fall);
+	if (after <= 0)
+		return c->downinter_ms;
+	if (after < top)
+		return c->fastinter_ms;
+	if (before < top || prev_ms <= 0)
+		return c->inter_ms; /* just came back (or first check): start over */
+	double next = (double)prev_ms * ADAPT_FACTOR;
+	if (next < (double)c->inter_ms)
+		return c->inter_ms;
+	if (next > (double)c->max_inter_ms)
+		return c->max_inter_ms;
+	return (int64_t)next;
+}
+
+int health_score_next(int old, enum health_verdict v, double elapsed_ms, long degraded_ms)
+{
+	double sample = 0;
+	if (v == HV_PASS || v == HV_BUSY) {
+		sample = 100;
+		if (degraded_ms > 0 && elapsed_ms > (double)degraded_ms) {
+			double over = (elapsed_ms - (double)degraded_ms) / (double)degraded_ms;
+			sample = 100 - 50 * (over > 1 ? 1 : over);
+		}
+	}
+	if (old < 0)
+		old = 0;
+	if (old > 100)
+		old = 100;
+	double next = (1 - SCORE_ALPHA) * old + SCORE_ALPHA * sample;
+	/* Round towards the sample, or the average never reaches 0 or 100. */
+	int r = next > old ? (int)ceil(next) : (int)floor(next);
+	return r < 0 ? 0 : r > 100 ? 100 : r;
+}
+
+double health_ewma_next(double old, double sample_ms)
+{
+	if (old <= 0)
+		return sample_ms;
+	return (1 - EWMA_ALPHA) * old + EWMA_ALPHA * sample_ms;
+}
+
+enum server_health health_apply(const struct health_cfg *c, struct server *s,
+				const struct health_outcome *o)
+{
+	enum server_health from = s->health;
+	int before =
+	    health_counter_normalize(s->check_counter, from != HEALTH_OFFLINE, c->rise, c->fall);
+	bool pass = o->verdict == HV_PASS || o->verdict == HV_BUSY;
+	int after = health_counter_step(before, pass, c->rise, c->fall);
+
+	if (o->answered && !o->passive)
+		s->ewma_ms = health_ewma_next(s->ewma_ms, o->elapsed_ms);
+	if (pass) {
+		s->consecutive_failures = 0;
+		s->last_success_at = o->at_ms;
+	} else if (o->verdict == HV_FAIL) {
+		s->consecutive_failures++;
+	} /* HV_STARTING: not routable, but not an error either */
+	/* A dispatch time is inference time, not a health response time. */
+	s->health_score = health_score_next(s->health_score, o->verdict,
+					    o->passive ? 0 : o->elapsed_ms, c->degraded_ms);
+	s->check_counter = after;
+	s->health = health_status_of(c, after, s->ewma_ms);
+	if (s->health != from)
+		s->status_since = o->at_ms;
+
+	if (!o->passive) {
+		int64_t prev = 0;
+		if (s->last_health_check > 0 && s->next_check_at > s->last_health_check)
+			prev = s->next_check_at - s->last_health_check;
+		s->last_health_check = o->at_ms;
+		s->next_check_at = o->at_ms + health_interval_ms(c, before, after, prev);
+	} else if (after != before) {
+		int64_t soon = o->at_ms + health_interval_ms(c, before, after, 0);
+		if (s->next_check_at <= 0 || soon < s->next_check_at)
+			s->next_check_at = soon;
+	}
+	return from;
+}
