@@ -14,6 +14,9 @@
 #ifndef TASKGATE_MOCK_H
 #define TASKGATE_MOCK_H
 
+/* A PUT waits at most this long for its start webhook to be answered. */
+#define MOCK_START_HOOK_WAIT_MS 60000
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>

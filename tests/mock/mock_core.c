@@ -337,6 +337,12 @@ static bool is_terminal(const struct prediction *p)
     return pred_status_terminal(p->status);
 }
 
+/* The start webhook has been answered (or failed): the model runs. */
+static bool is_past_start_hook(const struct prediction *p)
+{
+    return p->stage != STAGE_BEGIN && p->stage != STAGE_START_HOOK;
+}
+
 static void take_slot_locked(struct prediction *p)
 {
     p->holds_slot = true;
@@ -450,10 +456,14 @@ static void hook_done_locked(struct prediction *p, bool ok)
         g_core.webhooks_failed++;
     free(p->hook_body);
     p->hook_body = NULL;
-    if (p->stage == STAGE_START_HOOK)
+    if (p->stage == STAGE_START_HOOK) {
+        /* Cog runs the model only once the start webhook is answered. */
+        p->deadline_mono_ms = clock_mono_ms() + (int64_t)p->delay_ms;
         run_locked(p);
-    else
+        pthread_cond_broadcast(&g_core.changed); /* the PUT waiting in core_start */
+    } else {
         p->stage = STAGE_DONE;
+    }
 }
 
 static void on_webhook_done(void *tag, bool ok)
@@ -614,13 +624,21 @@ enum start_result core_start(const struct pred_request *req,
             created = true;
         }
     }
+    if (created) {
+        begin_locked(p);
+        /* Cog 0.9.9 sends the start webhook inside the PUT handler
+         * (PredictionEventHandler.__init__, runner.py) and answers the PUT
+         * only once that webhook was answered; it sets no timeout of its own,
+         * the bound here only keeps a broken test from hanging. */
+        p->waiters++;
+        wait_until_locked(p, is_past_start_hook,
+                          clock_mono_ms() + (int64_t)MOCK_START_HOOK_WAIT_MS);
+        p->waiters--;
+    }
     if (p) {
-        /* Rendered before a new one moves on, so it answers "starting". */
         payload_render(p, kind, out);
         snprintf(id_out, MOCK_MAX_ID + 1, "%s", p->id);
     }
-    if (created)
-        begin_locked(p);
     pthread_mutex_unlock(&g_core.lock);
     return res;
 }
