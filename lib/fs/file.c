@@ -124,3 +124,20 @@ void file_unlock(int fd)
 	if (fd >= 0)
 		close(fd); /* closing the only descriptor releases the flock */
 }
+
+int file_detach_stdio(const char *log_path)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		return -1;
+	int err = log_path ? open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640) : -1;
+	int rc = 0;
+	if (dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
+		rc = -1;
+	if (log_path && dup2(err >= 0 ? err : null, STDERR_FILENO) < 0)
+		rc = -1;
+	close(null);
+	if (err >= 0)
+		close(err);
+	return rc;
+}

@@ -47,4 +47,10 @@ int file_lock(const char *path, unsigned wait_ms);
 /* Releases a lock file_lock() took. */
 void file_unlock(int fd);
 
+/* For a process that leaves the web server: standard input and output become
+ * /dev/null, and standard error is appended to log_path (made if missing; /dev/null
+ * when it cannot be opened) unless log_path is NULL, which keeps standard error as
+ * it is (a log file the server gave, not a pipe it waits on). 0 or -1. */
+int file_detach_stdio(const char *log_path);
+
 #endif

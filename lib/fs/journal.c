@@ -617,3 +617,14 @@ void journal_close(void)
 	J.pos = 0;
 	J.dirty = false;
 }
+
+void journal_forget_inherited(void)
+{
+	if (J.fd >= 0)
+		close(J.fd); /* the parent's descriptor keeps the flock */
+	J.fd = -1;
+	J.pos = 0;
+	J.dirty = false;
+	J.checkpoint_due = false;
+	J.wrap_due = false;
+}

@@ -87,6 +87,10 @@ int journal_checkpoint(void);
 int journal_checkpoint_every(int64_t max_age_ms);
 /* Releases this process's slot (commits first). */
 void journal_close(void);
+/* In a child just forked: lets go of the slot inherited from the parent without
+ * writing to it (the parent keeps it, and its flock, which the two share); the
+ * child's first write claims a slot of its own. */
+void journal_forget_inherited(void);
 
 /* For tests: slot size (records larger than half of it take the classic path). */
 void journal_set_slot_bytes(size_t bytes);

@@ -41,7 +41,7 @@ static unsigned lock_wait_ms = 5000;
 
 static const char *const tree_dirs[] = {
 	"servers", "tasks", "idempotency", "queue", "active", "created", "locks", "run", "corrupt",
-	"journal",
+	"journal", "log",
 	"stats", "stats/events", "stats/hourly",
 };
 

@@ -20,11 +20,16 @@ int http_client_init(void)
 	return initialised ? 0 : -1;
 }
 
-void http_client_cleanup(void)
+void http_client_forget_inherited(void)
 {
 	if (kept)
 		curl_easy_cleanup(kept);
 	kept = NULL;
+}
+
+void http_client_cleanup(void)
+{
+	http_client_forget_inherited();
 	if (initialised)
 		curl_global_cleanup();
 	initialised = false;

@@ -35,6 +35,9 @@ int http_client_init(void);
 /* Frees the kept connection and libcurl's global state; for programs about to
  * exit (cron programs, tests), so valgrind sees nothing left. */
 void http_client_cleanup(void);
+/* In a child just forked: drops the kept connection inherited from the parent
+ * (closing the child's copy of its socket leaves the parent's working). */
+void http_client_forget_inherited(void);
 
 struct http_request {
 	const char *method; /* NULL: GET */
