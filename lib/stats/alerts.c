@@ -7,7 +7,7 @@
 
 #include "sched/backend.h"
 #include "model/config.h"
-#include "stats/events.h"
+#include "fs/statsfile.h"
 #include "base/log.h"
 #include "model/server.h"
 #include "stats/stats.h"
@@ -327,7 +327,7 @@ int alerts_state_load(struct alerts_state *s)
 {
 	struct buf text = BUF_INIT;
 	memset(s, 0, sizeof *s);
-	int rc = events_file_read("alerts.json", 0, state_limits.max_bytes, &text, NULL);
+	int rc = statsfile_read("alerts.json", 0, state_limits.max_bytes, &text, NULL);
 	if (rc != STORE_OK) {
 		buf_free(&text);
 		return rc;
@@ -426,7 +426,7 @@ static int state_save(const struct alerts_state *s)
 	struct jgen g;
 	jg_init(&g);
 	alerts_state_to_json(s, &g);
-	int rc = events_file_write_json("", "alerts.json", &g);
+	int rc = statsfile_write_json("", "alerts.json", &g);
 	jg_free(&g);
 	return rc;
 }
