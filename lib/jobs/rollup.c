@@ -284,166 +284,221 @@ static void state_before(int64_t hour, const int64_t *docs, size_t ndocs,
 	out->n = keep;
 }
 
-int rollup_run(const struct rollup_opts *o, struct rollup_result *r)
+/* One run's working state; run_begin() sets it up, run_end() frees it. */
+struct run {
+	const struct rollup_opts *o;
+	struct rollup_result *r;
+	int64_t now, started;
+	int64_t limit;	/* hours before it are finished */
+	long long keep; /* days of raw events to keep (0: all) */
+	struct rollup_totals t;
+	int totals_rc;			/* how loading totals went */
+	bool dirty;			/* t differs from totals.json */
+	int64_t *docs, *evs;		/* hours with a document, with an events file */
+	size_t ndocs, nevs;
+	struct todo *todo;
+	size_t ntodo;
+	struct rollup_doc last;	  /* the latest document written (its state carries) */
+	struct stats_state start; /* the servers' state the next fold starts from */
+};
+
+static void run_begin(struct run *x, const struct rollup_opts *o, struct rollup_result *r)
 {
+	memset(x, 0, sizeof *x);
 	memset(r, 0, sizeof *r);
-	int64_t now = o->now ? o->now : now_ms();
-	int64_t started = mono_ms();
+	x->o = o;
+	x->r = r;
+	x->now = o->now ? o->now : now_ms();
+	x->started = mono_ms();
 	long long grace =
 	    o->grace_s >= 0 ? o->grace_s : config_sect_int("stats", "graceSeconds", 120, 0, 86400);
-	long long keep = o->keep_days >= 0
-			     ? o->keep_days
-			     : config_sect_int("stats", "eventsRetentionDays", 30, 0, 36500);
-	int64_t limit = hour_floor(now - grace * 1000); /* hours before it are finished */
+	x->keep = o->keep_days >= 0 ? o->keep_days
+				    : config_sect_int("stats", "eventsRetentionDays", 30, 0, 36500);
+	x->limit = hour_floor(x->now - grace * 1000);
 
 	/* A killed run may have left half-written temp files; we hold the run lock, so
 	 * no writer of these folders is alive. */
 	statsfile_clean_temp(STATSFILE_HOURLY);
 	statsfile_clean_temp("");
+	x->totals_rc = rollup_totals_load(&x->t);
+	x->ndocs = statsfile_list_hours(STATSFILE_HOURLY, ".json", &x->docs);
+}
 
-	struct rollup_totals t;
-	int trc = rollup_totals_load(&t);
-	bool dirty = false;
-	int64_t *docs = NULL, *evs = NULL;
-	size_t ndocs = statsfile_list_hours(STATSFILE_HOURLY, ".json", &docs);
-	struct todo *todo = NULL;
-	size_t ntodo = 0;
-	struct rollup_doc last = {0};
-	struct stats_state start = {0};
+static void run_end(struct run *x)
+{
+	rollup_doc_free(&x->last);
+	stats_state_free(&x->start);
+	free(x->todo);
+	free(x->evs);
+	free(x->docs);
+	rollup_totals_free(&x->t);
+}
 
+/* Documents a crashed run wrote but did not list: count them now. */
+static void recover_unlisted(struct run *x)
+{
+	for (size_t i = 0; i < x->ndocs; i++) {
+		if (rollup_totals_find(&x->t, x->docs[i]))
+			continue;
+		struct rollup_doc d;
+		int rc = rollup_doc_load(x->docs[i], &d);
+		if (rc == STORE_OK) {
+			stats_agg_merge(&x->t.agg, &d.agg);
+			rollup_totals_set(&x->t, x->docs[i], d.bytes);
+			x->r->recovered++;
+			x->dirty = true;
+		} else if (rc == STORE_CORRUPT) {
+			doc_discard(x->docs[i]);
+		}
+		rollup_doc_free(&d);
+	}
+}
+
+/* Makes totals agree with the documents (I1) before anything is folded. */
+static void reconcile(struct run *x)
+{
 	/* I1 needs every listed hour's document; if one vanished, recount from scratch. */
 	bool lost = false;
-	for (size_t i = 0; i < t.n && !lost; i++)
-		lost = !statsfile_hours_has(docs, ndocs, t.f[i].hour);
-	if (lost || (trc != STORE_OK && ndocs > 0)) {
+	for (size_t i = 0; i < x->t.n && !lost; i++)
+		lost = !statsfile_hours_has(x->docs, x->ndocs, x->t.f[i].hour);
+	if (lost || (x->totals_rc != STORE_OK && x->ndocs > 0)) {
 		if (lost)
 			log_warn("stats: a folded hour's document is missing; totals are "
 				 "recomputed from the documents");
-		rebuild_from_docs(&t, docs, ndocs);
-		r->rebuilt = true;
-		dirty = true;
+		rebuild_from_docs(&x->t, x->docs, x->ndocs);
+		x->r->rebuilt = true;
+		x->dirty = true;
 	} else {
-		/* Documents a crashed run wrote but did not list: count them now. */
-		for (size_t i = 0; i < ndocs; i++) {
-			if (rollup_totals_find(&t, docs[i]))
-				continue;
-			struct rollup_doc d;
-			int rc = rollup_doc_load(docs[i], &d);
-			if (rc == STORE_OK) {
-				stats_agg_merge(&t.agg, &d.agg);
-				rollup_totals_set(&t, docs[i], d.bytes);
-				r->recovered++;
-				dirty = true;
-			} else if (rc == STORE_CORRUPT) {
-				doc_discard(docs[i]);
-			}
-			rollup_doc_free(&d);
-		}
+		recover_unlisted(x);
 	}
 	/* The document list again: discarded ones are gone. */
-	free(docs);
-	ndocs = statsfile_list_hours(STATSFILE_HOURLY, ".json", &docs);
+	free(x->docs);
+	x->ndocs = statsfile_list_hours(STATSFILE_HOURLY, ".json", &x->docs);
+}
 
-	/* What is there to fold: finished hours never folded, or grown since. */
-	size_t nevs = statsfile_list_hours(STATSFILE_EVENTS, ".jsonl", &evs);
-	todo = calloc(nevs + 1, sizeof *todo);
-	if (!todo)
+/* What is there to fold: finished hours never folded, or grown since. */
+static void plan(struct run *x)
+{
+	x->nevs = statsfile_list_hours(STATSFILE_EVENTS, ".jsonl", &x->evs);
+	x->todo = calloc(x->nevs + 1, sizeof *x->todo);
+	if (!x->todo)
 		abort();
-	for (size_t i = 0; i < nevs && evs[i] < limit; i++) {
+	for (size_t i = 0; i < x->nevs && x->evs[i] < x->limit; i++) {
 		char rel[64];
 		struct file_stamp fi;
-		statsfile_hour_rel(rel, sizeof rel, STATSFILE_EVENTS, evs[i], ".jsonl");
+		statsfile_hour_rel(rel, sizeof rel, STATSFILE_EVENTS, x->evs[i], ".jsonl");
 		if (statsfile_info(rel, &fi) != STORE_OK)
 			continue;
-		const struct rollup_folded *f = rollup_totals_find(&t, evs[i]);
-		if (!f || f->bytes != fi.size) {
-			if (o->max_hours > 0 && (int)ntodo >= o->max_hours) {
-				r->pending++;
-				continue;
-			}
-			todo[ntodo].hour = evs[i];
-			todo[ntodo].refold = f != NULL;
-			ntodo++;
+		const struct rollup_folded *f = rollup_totals_find(&x->t, x->evs[i]);
+		if (f && f->bytes == fi.size)
+			continue;
+		if (x->o->max_hours > 0 && (int)x->ntodo >= x->o->max_hours) {
+			x->r->pending++;
+			continue;
 		}
+		x->todo[x->ntodo].hour = x->evs[i];
+		x->todo[x->ntodo].refold = f != NULL;
+		x->ntodo++;
 	}
+}
 
-	/* I2: a listed hour's document changes only after totals stop listing it. */
+/* I2: a listed hour's document changes only after totals stop listing it. STORE_OK
+ * or the failure (logged, counted). */
+static int unlist_refolds(struct run *x)
+{
 	bool any_refold = false;
-	for (size_t i = 0; i < ntodo; i++)
-		if (todo[i].refold) {
-			rollup_totals_del(&t, todo[i].hour);
+	for (size_t i = 0; i < x->ntodo; i++)
+		if (x->todo[i].refold) {
+			rollup_totals_del(&x->t, x->todo[i].hour);
 			any_refold = true;
 		}
-	if (any_refold) {
-		int rc = resum_listed(&t);
-		if (rc == STORE_OK)
-			rc = totals_save(&t);
-		if (rc != STORE_OK) {
-			log_error("stats: cannot prepare the re-fold: %s", store_strerror(rc));
-			r->errors++;
-			goto out;
-		}
-		dirty = false;
-		crash_point("unlisted");
+	if (!any_refold)
+		return STORE_OK;
+	int rc = resum_listed(&x->t);
+	if (rc == STORE_OK)
+		rc = totals_save(&x->t);
+	if (rc != STORE_OK) {
+		log_error("stats: cannot prepare the re-fold: %s", store_strerror(rc));
+		x->r->errors++;
+		return rc;
 	}
+	x->dirty = false;
+	crash_point("unlisted");
+	return STORE_OK;
+}
 
-	for (size_t i = 0; i < ntodo; i++) {
-		if (o->budget_ms > 0 && mono_ms() - started > o->budget_ms) {
-			r->pending += (int)(ntodo - i);
-			break;
-		}
-		if (cronjob_stopping()) {
-			r->pending += (int)(ntodo - i);
+/* Whether the run must stop before folding another hour (time budget, SIGTERM). */
+static bool out_of_time(const struct run *x)
+{
+	return (x->o->budget_ms > 0 && mono_ms() - x->started > x->o->budget_ms) ||
+	       cronjob_stopping();
+}
+
+/* Folds and writes the planned hours in order; stops at the first failure. */
+static void fold_planned(struct run *x)
+{
+	for (size_t i = 0; i < x->ntodo; i++) {
+		if (out_of_time(x)) {
+			x->r->pending += (int)(x->ntodo - i);
 			break;
 		}
 		struct rollup_doc d;
-		state_before(todo[i].hour, docs, ndocs, &last, &start);
-		int rc = doc_from_events(todo[i].hour, &start, &d);
+		state_before(x->todo[i].hour, x->docs, x->ndocs, &x->last, &x->start);
+		int rc = doc_from_events(x->todo[i].hour, &x->start, &d);
 		if (rc == STORE_OK)
 			rc = doc_save(&d);
 		if (rc != STORE_OK) {
 			rollup_doc_free(&d);
-			r->errors++;
+			x->r->errors++;
 			break;
 		}
-		stats_agg_merge(&t.agg, &d.agg);
-		rollup_totals_set(&t, d.hour, d.bytes);
-		dirty = true;
-		r->lines += d.lines;
-		r->bad += d.bad;
-		if (todo[i].refold)
-			r->refolded++;
+		stats_agg_merge(&x->t.agg, &d.agg);
+		rollup_totals_set(&x->t, d.hour, d.bytes);
+		x->dirty = true;
+		x->r->lines += d.lines;
+		x->r->bad += d.bad;
+		if (x->todo[i].refold)
+			x->r->refolded++;
 		else
-			r->folded++;
-		hours_insert(&docs, &ndocs, d.hour);
-		rollup_doc_free(&last);
-		last = d;
+			x->r->folded++;
+		hours_insert(&x->docs, &x->ndocs, d.hour);
+		rollup_doc_free(&x->last);
+		x->last = d;
 		crash_point("document");
 	}
-	crash_point("totals");
-	if (dirty && totals_save(&t) != STORE_OK)
-		r->errors++;
+}
 
-	/* Retention: raw files of hours that are folded as they are now. */
-	if (keep > 0 && r->errors == 0) {
-		int64_t cutoff = hour_floor(now) - keep * 24 * HOUR_MS;
-		for (size_t i = 0; i < nevs && evs[i] < cutoff && evs[i] < limit; i++) {
-			char rel[64];
-			struct file_stamp fi;
-			const struct rollup_folded *f = rollup_totals_find(&t, evs[i]);
-			statsfile_hour_rel(rel, sizeof rel, STATSFILE_EVENTS, evs[i], ".jsonl");
-			if (f && statsfile_info(rel, &fi) == STORE_OK && fi.size == f->bytes &&
-			    statsfile_remove(rel) == STORE_OK)
-				r->removed++;
-		}
+/* Retention: raw files of hours that are folded as they are now. */
+static void remove_old_events(struct run *x)
+{
+	if (x->keep <= 0 || x->r->errors != 0)
+		return;
+	int64_t cutoff = hour_floor(x->now) - x->keep * 24 * HOUR_MS;
+	for (size_t i = 0; i < x->nevs && x->evs[i] < cutoff && x->evs[i] < x->limit; i++) {
+		char rel[64];
+		struct file_stamp fi;
+		const struct rollup_folded *f = rollup_totals_find(&x->t, x->evs[i]);
+		statsfile_hour_rel(rel, sizeof rel, STATSFILE_EVENTS, x->evs[i], ".jsonl");
+		if (f && statsfile_info(rel, &fi) == STORE_OK && fi.size == f->bytes &&
+		    statsfile_remove(rel) == STORE_OK)
+			x->r->removed++;
 	}
-out:
-	rollup_doc_free(&last);
-	stats_state_free(&start);
-	free(todo);
-	free(evs);
-	free(docs);
-	rollup_totals_free(&t);
+}
+
+int rollup_run(const struct rollup_opts *o, struct rollup_result *r)
+{
+	struct run x;
+	run_begin(&x, o, r);
+	reconcile(&x);
+	plan(&x);
+	if (unlist_refolds(&x) == STORE_OK) {
+		fold_planned(&x);
+		crash_point("totals");
+		if (x.dirty && totals_save(&x.t) != STORE_OK)
+			r->errors++;
+		remove_old_events(&x);
+	}
+	run_end(&x);
 	return r->errors ? -1 : 0;
 }
 
