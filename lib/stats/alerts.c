@@ -316,6 +316,14 @@ int alerts_retire(struct alerts_state *s, const struct alert_rule *rules, size_t
 	return changes;
 }
 
+size_t alerts_count(const struct alerts_state *s, enum alert_state st)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		n += s->v[i].state == st;
+	return n;
+}
+
 static int state_from_name(const char *s)
 {
 	for (int i = 0; i < 4; i++)
@@ -766,10 +774,8 @@ int alerts_run(const struct alerts_opts *o, struct alerts_result *r)
 			rc = -1;
 		}
 	}
-	for (size_t i = 0; i < s.n; i++) {
-		r->firing += s.v[i].state == AS_FIRING;
-		r->pending += s.v[i].state == AS_PENDING;
-	}
+	r->firing = (int)alerts_count(&s, AS_FIRING);
+	r->pending = (int)alerts_count(&s, AS_PENDING);
 	for (int i = 0; i < c.nwin; i++)
 		stats_agg_free(&c.win[i].agg);
 	if (c.live_loaded)

@@ -107,6 +107,8 @@ struct alerts_state {
 void alerts_state_free(struct alerts_state *s);
 int alerts_state_load(struct alerts_state *s); /* STORE_OK, STORE_NOENT (empty), ... */
 void alerts_state_to_json(const struct alerts_state *s, struct jgen *g);
+/* How many of s's alerts are in state st. */
+size_t alerts_count(const struct alerts_state *s, enum alert_state st);
 
 /* The one encoder of an alert and of a recorded change: the stored form (alerts.json:
  * times in ms, the notified state and the tries) or the public one (GET /api/v2/alerts:
