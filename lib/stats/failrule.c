@@ -11,7 +11,7 @@ void failrule_eval(const struct failrule *rule, const struct stats_group *g, str
 		out->finished = g->n[ST_COMPLETED] + out->failed;
 	}
 	out->pct = out->finished ? 100.0 * (double)out->failed / (double)out->finished : 0;
-	bool over = rule->at_threshold ? out->pct >= rule->threshold_pct
-				       : out->pct > rule->threshold_pct;
+	bool over =
+	    rule->at_threshold ? out->pct >= rule->threshold_pct : out->pct > rule->threshold_pct;
 	out->breached = out->finished > 0 && out->finished >= rule->min_finished && over;
 }

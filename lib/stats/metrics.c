@@ -87,9 +87,9 @@ static void server_gauges(struct buf *out, const struct statsq_live *live)
 		for (int s = 0; s < SS_COUNT; s++) {
 			struct prom_label l[2] = {{"server", live->servers[i].id},
 						  {"status", stats_status_name[s]}};
-			prom_sample(out, "taskgate_server_status", l, 2,
-				    strcmp(server_status(&live->servers[i]), stats_status_name[s]) ==
-					0);
+			prom_sample(
+			    out, "taskgate_server_status", l, 2,
+			    strcmp(server_status(&live->servers[i]), stats_status_name[s]) == 0);
 		}
 	prom_family(out, "taskgate_server_load", "gauge", "Tasks assigned to the server now.");
 	for (size_t i = 0; i < live->nservers; i++) {
@@ -100,7 +100,8 @@ static void server_gauges(struct buf *out, const struct statsq_live *live)
 		    "Tasks the server may run at once (maxConcurrent).");
 	for (size_t i = 0; i < live->nservers; i++) {
 		struct prom_label l = {"server", live->servers[i].id};
-		prom_sample(out, "taskgate_server_capacity", &l, 1, live->servers[i].max_concurrent);
+		prom_sample(out, "taskgate_server_capacity", &l, 1,
+			    live->servers[i].max_concurrent);
 	}
 	prom_family(out, "taskgate_server_health_score", "gauge", "Health score, 0 to 100.");
 	for (size_t i = 0; i < live->nservers; i++) {
@@ -154,8 +155,8 @@ static void stats_meta(struct buf *out, const struct metrics_input *in)
 
 void metrics_text(struct buf *out, int64_t now, int64_t rollup_last_run, const char *version)
 {
-	struct metrics_input in = {.now = now, .rollup_last_run = rollup_last_run,
-				   .version = version};
+	struct metrics_input in = {
+	    .now = now, .rollup_last_run = rollup_last_run, .version = version};
 	statsq_all_time(now, &in.a, &in.info);
 	statsq_live_load(&in.live, now);
 	buf_reset(out);
