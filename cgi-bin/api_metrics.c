@@ -1,19 +1,11 @@
 /* GET /metrics: Prometheus text exposition (0.0.4), behind the client or admin token
  * (Prometheus sends it with `authorization: {credentials: ...}` or bearer_token_file).
- *
- * Counters are all-time (folded totals plus the raw events of the hours not folded
- * yet), so they only grow; histograms use the fixed buckets of lib/hist.h in seconds;
- * gauges are read live from the indexes and the server registry. */
-#include <string.h>
-
-#include "stats/alerts.h"
-#include "jobs/cronjob.h"
-#include "stats/promtext.h"
-#include "jobs/rollup.h"
-#include "model/server.h"
-#include "stats/stats.h"
-#include "stats/statsq.h"
+ * The exposition itself is stats/metrics.c's. */
 #include "base/util.h"
+#include "jobs/cronjob.h"
+#include "jobs/rollup.h"
+#include "stats/metrics.h"
+#include "stats/promtext.h"
 #include "app.h"
 
 static void after_piggyback(void *arg)
@@ -22,150 +14,12 @@ static void after_piggyback(void *arg)
 	rollup_piggyback();
 }
 
-static void counters(struct buf *out, const char *family, const char *help, const char *label,
-		     const struct stats_group *v, size_t n)
-{
-	prom_family(out, family, "counter", help);
-	for (size_t i = 0; i < n; i++)
-		for (int t = 0; t < ST_TYPES; t++) {
-			if (t == ST_CREATED && strcmp(label, "server") == 0)
-				continue; /* a task is created before it has a server */
-			struct prom_label l[2] = {{label, v[i].name},
-						  {"status", stats_type_event[t]}};
-			prom_sample(out, family, l, 2, (double)v[i].n[t]);
-		}
-}
-
 int api_metrics(struct http_req *rq, struct http_resp *rs)
 {
 	(void)rq;
-	int64_t now = now_ms();
-	struct stats_agg a;
-	struct statsq_info info;
-	statsq_all_time(now, &a, &info);
-	struct statsq_live live;
-	statsq_live_load(&live, now);
-	struct buf *out = &rs->body;
-	buf_reset(out);
-
-	prom_family(out, "taskgate_tasks_total", "counter",
-		    "Task events since the statistics began, by kind (created, dispatched, "
-		    "completed, failed, timed_out, cancelled, retried).");
-	for (int t = 0; t < ST_TYPES; t++) {
-		struct prom_label l = {"status", stats_type_event[t]};
-		prom_sample(out, "taskgate_tasks_total", &l, 1, (double)a.all.n[t]);
-	}
-	counters(out, "taskgate_model_tasks_total", "Task events by model and kind.", "model",
-		 a.models, a.nmodels);
-	counters(out, "taskgate_server_tasks_total",
-		 "Task events that name a server, by server and kind.", "server", a.servers,
-		 a.nservers);
-
-	prom_family(out, "taskgate_task_duration_seconds", "histogram",
-		    "Run time of ended attempts (from dispatch to the end of the attempt).");
-	prom_histogram(out, "taskgate_task_duration_seconds", NULL, 0, &a.all.run);
-	prom_family(out, "taskgate_queue_wait_seconds", "histogram",
-		    "Time tasks waited in the queue before each dispatch.");
-	prom_histogram(out, "taskgate_queue_wait_seconds", NULL, 0, &a.all.wait);
-	prom_family(out, "taskgate_server_task_duration_seconds", "histogram",
-		    "Run time of ended attempts, by server.");
-	for (size_t i = 0; i < a.nservers; i++) {
-		struct prom_label l = {"server", a.servers[i].name};
-		if (a.servers[i].run.count)
-			prom_histogram(out, "taskgate_server_task_duration_seconds", &l, 1,
-				       &a.servers[i].run);
-	}
-
-	prom_family(out, "taskgate_queue_depth", "gauge",
-		    "Tasks waiting in the queue (QUEUED and PENDING).");
-	prom_sample(out, "taskgate_queue_depth", NULL, 0, (double)live.queue_depth);
-	prom_family(out, "taskgate_queue_due", "gauge",
-		    "Queued tasks that are due now (not backing off before a retry).");
-	prom_sample(out, "taskgate_queue_due", NULL, 0, (double)live.due);
-	prom_family(out, "taskgate_queue_oldest_wait_seconds", "gauge",
-		    "How long the longest-waiting due task has waited (0 when none).");
-	prom_sample(out, "taskgate_queue_oldest_wait_seconds", NULL, 0,
-		    live.oldest_since ? (double)(now - live.oldest_since) / 1000.0 : 0);
-	prom_family(out, "taskgate_tasks_processing", "gauge", "Tasks running on a server now.");
-	prom_sample(out, "taskgate_tasks_processing", NULL, 0, (double)live.processing);
-
-	prom_family(out, "taskgate_server_up", "gauge",
-		    "1 when the server takes tasks (online or degraded, not in maintenance).");
-	for (size_t i = 0; i < live.nservers; i++) {
-		struct prom_label l = {"server", live.servers[i].id};
-		prom_sample(out, "taskgate_server_up", &l, 1,
-			    statsq_server_routable(&live.servers[i]) ? 1 : 0);
-	}
-	prom_family(out, "taskgate_server_status", "gauge",
-		    "1 for the server's current status, 0 for the others.");
-	for (size_t i = 0; i < live.nservers; i++)
-		for (int s = 0; s < SS_COUNT; s++) {
-			struct prom_label l[2] = {{"server", live.servers[i].id},
-						  {"status", stats_status_name[s]}};
-			prom_sample(out, "taskgate_server_status", l, 2,
-				    strcmp(server_status(&live.servers[i]), stats_status_name[s]) ==
-					0);
-		}
-	prom_family(out, "taskgate_server_load", "gauge", "Tasks assigned to the server now.");
-	for (size_t i = 0; i < live.nservers; i++) {
-		struct prom_label l = {"server", live.servers[i].id};
-		prom_sample(out, "taskgate_server_load", &l, 1, live.servers[i].current_load);
-	}
-	prom_family(out, "taskgate_server_capacity", "gauge",
-		    "Tasks the server may run at once (maxConcurrent).");
-	for (size_t i = 0; i < live.nservers; i++) {
-		struct prom_label l = {"server", live.servers[i].id};
-		prom_sample(out, "taskgate_server_capacity", &l, 1, live.servers[i].max_concurrent);
-	}
-	prom_family(out, "taskgate_server_health_score", "gauge", "Health score, 0 to 100.");
-	for (size_t i = 0; i < live.nservers; i++) {
-		struct prom_label l = {"server", live.servers[i].id};
-		prom_sample(out, "taskgate_server_health_score", &l, 1,
-			    live.servers[i].health_score);
-	}
-	prom_family(out, "taskgate_servers", "gauge", "Registered servers by status.");
-	const int by_status[SS_COUNT] = {live.online, live.degraded, live.offline,
-					 live.maintenance};
-	for (int s = 0; s < SS_COUNT; s++) {
-		struct prom_label l = {"status", stats_status_name[s]};
-		prom_sample(out, "taskgate_servers", &l, 1, by_status[s]);
-	}
-
-	struct alerts_state as;
-	alerts_state_load(&as);
-	int firing = 0;
-	for (size_t i = 0; i < as.n; i++)
-		firing += as.v[i].state == AS_FIRING;
-	prom_family(out, "taskgate_alerts_firing", "gauge", "Alerts firing now.");
-	prom_sample(out, "taskgate_alerts_firing", NULL, 0, firing);
-	prom_family(out, "taskgate_alert_firing", "gauge",
-		    "1 for each alert firing now (by rule name and subject).");
-	for (size_t i = 0; i < as.n; i++)
-		if (as.v[i].state == AS_FIRING) {
-			struct prom_label l[2] = {{"alert", as.v[i].name},
-						  {"subject", as.v[i].subject}};
-			prom_sample(out, "taskgate_alert_firing", l, 2, 1);
-		}
-	alerts_state_free(&as);
-
-	prom_family(out, "taskgate_stats_rollup_last_run_timestamp_seconds", "gauge",
-		    "When the rollup last ran (0: never).");
-	prom_sample(out, "taskgate_stats_rollup_last_run_timestamp_seconds", NULL, 0,
-		    (double)cronjob_last_run(ROLLUP_JOB) / 1000.0);
-	prom_family(out, "taskgate_stats_unfolded_hours", "gauge",
-		    "Hours of events not folded yet (the current one included).");
-	prom_sample(out, "taskgate_stats_unfolded_hours", NULL, 0, info.hours_raw);
-	prom_family(out, "taskgate_stats_bad_lines_total", "counter",
-		    "Event log lines that could not be read.");
-	prom_sample(out, "taskgate_stats_bad_lines_total", NULL, 0, (double)a.bad);
-	prom_family(out, "taskgate_build_info", "gauge", "The running version.");
-	struct prom_label v = {"version", TASKGATE_VERSION};
-	prom_sample(out, "taskgate_build_info", &v, 1, 1);
-
+	metrics_text(&rs->body, now_ms(), cronjob_last_run(ROLLUP_JOB), TASKGATE_VERSION);
 	rs->status = 200;
 	rs->content_type = PROMTEXT_CONTENT_TYPE;
-	statsq_live_free(&live);
-	stats_agg_free(&a);
 	app_after(after_piggyback, NULL);
 	return 200;
 }

@@ -9,17 +9,16 @@
 #include <string.h>
 
 #include "base/hour.h"
-#include "stats/alerts.h"
-#include "model/auth.h"
-#include "stats/findings.h"
-#include "jobs/rollup.h"
-#include "model/server.h"
-#include "stats/stats.h"
-#include "stats/statsq.h"
 #include "base/util.h"
+#include "jobs/rollup.h"
+#include "model/auth.h"
+#include "model/server.h"
+#include "stats/findings.h"
+#include "stats/stats.h"
+#include "stats/statusview.h"
 #include "app.h"
 
-#define CHART_HOURS  24
+#define CHART_HOURS  STATUS_HOURS
 #define CHART_W	     720
 #define CHART_H	     170
 #define CHART_LEFT   58
@@ -226,38 +225,9 @@ static void server_row(struct buf *b, const struct server *s, const struct stats
 		   (unsigned long long)done, (unsigned long long)bad, p95);
 }
 
-int api_status_page(struct http_req *rq, struct http_resp *rs)
+static void page_head(struct buf *b, int64_t now)
 {
-	if (rq->auth != AUTH_ADMIN) {
-		if (rq->auth == AUTH_CLIENT)
-			return http_problem(rs, 403, NULL, "the status page needs the admin token");
-		http_header(rs, "WWW-Authenticate", "Basic realm=\"taskgate\", charset=\"UTF-8\"");
-		return http_problem(
-		    rs, 401, NULL,
-		    "the status page needs the admin token, as 'Authorization: "
-		    "Bearer <token>' or as the password of HTTP Basic authentication");
-	}
-	int64_t now = now_ms();
-	struct statsq_live live;
-	statsq_live_load(&live, now);
-	struct stats_agg hour;
-	statsq_window(now - HOUR_MS, now + 1, now, &hour, NULL);
-	int64_t first = hour_floor(now) - (CHART_HOURS - 1) * HOUR_MS;
-	struct stats_agg h[CHART_HOURS];
-	statsq_hours(first, CHART_HOURS, now, h);
-	struct finding *f;
-	struct findings_input in = {
-	    .win = &hour, .live = &live, .window_ms = HOUR_MS, .now = now};
-	size_t nf = findings_build(&in, &f);
-	struct alerts_state as;
-	alerts_state_load(&as);
-	int firing = 0;
-	for (size_t i = 0; i < as.n; i++)
-		firing += as.v[i].state == AS_FIRING;
-
-	struct buf *b = &rs->body;
-	char when[32], v[48];
-	buf_reset(b);
+	char when[32];
 	format_time_ms(now, when);
 	buf_printf(b,
 		   "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -267,77 +237,117 @@ int api_status_page(struct http_req *rq, struct http_resp *rs)
 		   "<header><h1>taskgate status</h1><p class=\"meta\">%.19s UTC &middot; version "
 		   "%s &middot; refreshes every 30 s</p></header>\n<main>\n",
 		   page_style, when, TASKGATE_VERSION);
+}
 
+static void tiles(struct buf *b, const struct status_view *sv)
+{
+	const struct statsq_live *live = &sv->live;
+	char v[48];
 	buf_adds(b, "<section class=\"tiles\" id=\"summary\">\n");
-	snprintf(v, sizeof v, "%d", live.online);
+	snprintf(v, sizeof v, "%d", live->online);
 	tile(b, "servers-online", v, "servers online");
-	snprintf(v, sizeof v, "%d", live.degraded);
+	snprintf(v, sizeof v, "%d", live->degraded);
 	tile(b, "servers-degraded", v, "degraded");
-	snprintf(v, sizeof v, "%d", live.offline);
+	snprintf(v, sizeof v, "%d", live->offline);
 	tile(b, "servers-offline", v, "offline");
-	snprintf(v, sizeof v, "%d", live.maintenance);
+	snprintf(v, sizeof v, "%d", live->maintenance);
 	tile(b, "servers-maintenance", v, "in maintenance");
-	snprintf(v, sizeof v, "%zu", live.queue_depth);
+	snprintf(v, sizeof v, "%zu", live->queue_depth);
 	tile(b, "queue-depth", v, "queued tasks");
-	if (live.oldest_since)
-		findings_duration(now - live.oldest_since, v, sizeof v);
+	if (live->oldest_since)
+		findings_duration(sv->now - live->oldest_since, v, sizeof v);
 	else
 		snprintf(v, sizeof v, "–");
 	tile(b, "oldest-wait", v, "oldest wait");
-	snprintf(v, sizeof v, "%zu", live.processing);
+	snprintf(v, sizeof v, "%zu", live->processing);
 	tile(b, "processing", v, "processing");
-	snprintf(v, sizeof v, "%llu", (unsigned long long)hour.all.n[ST_COMPLETED]);
+	snprintf(v, sizeof v, "%llu", (unsigned long long)sv->hour.all.n[ST_COMPLETED]);
 	tile(b, "completed-1h", v, "completed, last hour");
-	snprintf(v, sizeof v, "%llu", (unsigned long long)hour.all.n[ST_FAILED]);
+	snprintf(v, sizeof v, "%llu", (unsigned long long)sv->hour.all.n[ST_FAILED]);
 	tile(b, "failed-1h", v, "failed, last hour");
-	snprintf(v, sizeof v, "%d", firing);
+	snprintf(v, sizeof v, "%zu", sv->firing);
 	tile(b, "alerts-firing", v, "alerts firing");
 	buf_adds(b, "</section>\n");
+}
 
+static void findings_list(struct buf *b, const struct status_view *sv)
+{
 	buf_adds(b, "<h2>Findings, last hour</h2>\n<ul class=\"findings\" id=\"findings\">\n");
-	for (size_t i = 0; i < nf; i++) {
-		buf_printf(b, "<li class=\"sev-%s\">", finding_level_name[f[i].level]);
-		esc(b, f[i].text);
+	for (size_t i = 0; i < sv->nfindings; i++) {
+		buf_printf(b, "<li class=\"sev-%s\">", finding_level_name[sv->findings[i].level]);
+		esc(b, sv->findings[i].text);
 		buf_adds(b, "</li>\n");
 	}
-	for (size_t i = 0; i < as.n; i++)
-		if (as.v[i].state == AS_FIRING) {
+	for (size_t i = 0; i < sv->alerts.n; i++)
+		if (sv->alerts.v[i].state == AS_FIRING) {
 			buf_adds(b, "<li class=\"sev-warning alert\">alert <strong>");
-			esc(b, as.v[i].name);
+			esc(b, sv->alerts.v[i].name);
 			buf_adds(b, "</strong>: ");
-			esc(b, as.v[i].message);
+			esc(b, sv->alerts.v[i].message);
 			buf_adds(b, "</li>\n");
 		}
 	buf_adds(b, "</ul>\n");
+}
 
+static void servers_table(struct buf *b, const struct status_view *sv)
+{
+	const struct statsq_live *live = &sv->live;
 	buf_adds(b, "<h2>Servers</h2>\n<table id=\"servers\"><thead><tr><th>Server</th>"
 		    "<th>Status</th><th>Weight</th><th>Load / capacity</th><th>Health score</th>"
 		    "<th>Last check</th><th>Last change</th><th>Tasks, 1 h</th>"
 		    "<th>Errors, 1 h</th><th>p95, 1 h</th></tr></thead><tbody>\n");
-	for (size_t i = 0; i < live.nservers; i++)
-		server_row(b, &live.servers[i], stats_server_c(&hour, live.servers[i].id), now);
-	if (live.nservers == 0)
+	for (size_t i = 0; i < live->nservers; i++)
+		server_row(b, &live->servers[i], stats_server_c(&sv->hour, live->servers[i].id),
+			   sv->now);
+	if (live->nservers == 0)
 		buf_adds(
 		    b, "<tr><td colspan=\"10\" class=\"dim\">no server is registered</td></tr>\n");
 	buf_adds(b, "</tbody></table>\n");
+}
 
-	double thr[CHART_HOURS], fail[CHART_HOURS], p95[CHART_HOURS];
-	for (int i = 0; i < CHART_HOURS; i++) {
-		const struct stats_group *a = &h[i].all;
-		thr[i] = (double)a->n[ST_COMPLETED];
-		fail[i] = (double)(a->n[ST_FAILED] + a->n[ST_TIMED_OUT]);
-		p95[i] = hist_quantile(&a->run, 0.95);
-	}
+static void charts(struct buf *b, const struct status_view *sv)
+{
 	buf_adds(b, "<h2>Last 24 hours</h2>\n<section id=\"charts\">\n");
-	chart(b, "chart-throughput", "Throughput: tasks completed per hour", thr, first, U_COUNT,
-	      "completed", "#2e7d32");
-	chart(b, "chart-failures", "Failures: failed tasks and timed-out attempts per hour", fail,
-	      first, U_COUNT, "failed or timed out", "#c62828");
-	chart(b, "chart-p95", "p95 processing time per hour", p95, first, U_MS, "p95", "#1565c0");
+	chart(b, "chart-throughput", "Throughput: tasks completed per hour", sv->completed,
+	      sv->first, U_COUNT, "completed", "#2e7d32");
+	chart(b, "chart-failures", "Failures: failed tasks and timed-out attempts per hour",
+	      sv->failed, sv->first, U_COUNT, "failed or timed out", "#c62828");
+	chart(b, "chart-p95", "p95 processing time per hour", sv->p95, sv->first, U_MS, "p95",
+	      "#1565c0");
 	buf_adds(b, "</section>\n</main>\n<footer>Figures combine the rolled-up hours with the "
 		    "current hour's events. Machine-readable: <a href=\"/metrics\">/metrics</a>, "
 		    "<a href=\"/api/v2/stats/performance\">/api/v2/stats/performance</a>, "
 		    "<a href=\"/api/v2/alerts\">/api/v2/alerts</a>.</footer>\n</body></html>\n");
+}
+
+/* 0 for the admin, else the status of the problem answered. */
+static int refuse_unless_admin(struct http_req *rq, struct http_resp *rs)
+{
+	if (rq->auth == AUTH_ADMIN)
+		return 0;
+	if (rq->auth == AUTH_CLIENT)
+		return http_problem(rs, 403, NULL, "the status page needs the admin token");
+	http_header(rs, "WWW-Authenticate", "Basic realm=\"taskgate\", charset=\"UTF-8\"");
+	return http_problem(rs, 401, NULL,
+			    "the status page needs the admin token, as 'Authorization: "
+			    "Bearer <token>' or as the password of HTTP Basic authentication");
+}
+
+int api_status_page(struct http_req *rq, struct http_resp *rs)
+{
+	int st = refuse_unless_admin(rq, rs);
+	if (st)
+		return st;
+	struct status_view sv;
+	status_view_load(&sv, now_ms());
+	struct buf *b = &rs->body;
+	buf_reset(b);
+	page_head(b, sv.now);
+	tiles(b, &sv);
+	findings_list(b, &sv);
+	servers_table(b, &sv);
+	charts(b, &sv);
+	status_view_free(&sv);
 
 	rs->status = 200;
 	rs->content_type = "text/html; charset=utf-8";
@@ -345,12 +355,6 @@ int api_status_page(struct http_req *rq, struct http_resp *rs)
 	http_header(rs, "X-Frame-Options", "DENY");
 	http_header(rs, "Content-Security-Policy",
 		    "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
-	alerts_state_free(&as);
-	free(f);
-	for (int i = 0; i < CHART_HOURS; i++)
-		stats_agg_free(&h[i]);
-	stats_agg_free(&hour);
-	statsq_live_free(&live);
 	app_after(after_piggyback, NULL);
 	return 200;
 }

@@ -1,11 +1,9 @@
 /* rollup: folding finished hours of the event log into hourly documents and running
  * totals (the TaskInstanceStats' storage).
  *
- *   stats/events/<H>.jsonl   raw events of hour H (lib/events.c appends)
- *   stats/hourly/<H>.json    the folded hour: counts, histograms, status time, the
- *                            servers' state at the hour's end, and "source": the
- *                            byte size of the events file it was folded from
- *   stats/totals.json        "folded": {H: bytes} and the sum of those hours' documents
+ * The documents (stats/hourly/<H>.json, stats/totals.json) and their readers are in
+ * stats/rollupdoc.h, so that queries can read them without this job; what runs the
+ * fold, writes the documents and evaluates the alerts afterwards lives here.
  *
  * An hour is folded once it is finished: its end lies more than graceSeconds (config
  * "stats", default 120) in the past, so writers that stamped an event just before the
@@ -34,42 +32,9 @@
 #include <stdint.h>
 
 #include "base/buf.h"
-#include "stats/stats.h"
+#include "stats/rollupdoc.h"
 
 #define ROLLUP_JOB "rollup"
-
-struct rollup_folded {
-	int64_t hour;
-	uint64_t bytes; /* size of the events file when it was folded (0: none) */
-};
-
-struct rollup_totals {
-	struct rollup_folded *f; /* ascending */
-	size_t n, cap;
-	struct stats_agg agg;
-};
-
-struct rollup_doc {
-	int64_t hour;
-	uint64_t bytes, lines, bad;
-	struct stats_agg agg;	  /* with status time */
-	struct stats_state state; /* at the hour's end */
-};
-
-void rollup_totals_free(struct rollup_totals *t);
-/* STORE_OK, STORE_NOENT (empty totals), STORE_CORRUPT (empty totals, logged). */
-int rollup_totals_load(struct rollup_totals *t);
-/* The folded record of hour, or NULL. */
-const struct rollup_folded *rollup_totals_find(const struct rollup_totals *t, int64_t hour);
-void rollup_totals_to_json(const struct rollup_totals *t, struct jgen *g);
-
-void rollup_doc_free(struct rollup_doc *d);
-int rollup_doc_load(int64_t hour, struct rollup_doc *d);
-void rollup_doc_to_json(const struct rollup_doc *d, struct jgen *g);
-/* Folds the raw lines text[0..len) of hour into d (status time over the whole hour
- * from start, which may be NULL). Pure. */
-void rollup_doc_build(int64_t hour, const char *text, size_t len, const struct stats_state *start,
-		      struct rollup_doc *d);
 
 struct rollup_opts {
 	int64_t now;	   /* 0: the clock */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "fs/statsfile.h"
 #include "fs/store.h"
 #include "base/util.h"
 
@@ -395,37 +396,28 @@ static int64_t hour_start(const char *h)
 	return (int64_t)timegm(&tm) * 1000;
 }
 
-/* Opens the hour's event log and fstat()s it into st; -1 when either fails. */
-static int open_events(const char *hour, struct stat *st)
+/* The size of the hour's event log; false when it cannot be read. */
+static bool events_size(const char *hour, long long *size)
 {
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/stats/events/%s.jsonl", store_root(), hour);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && fstat(fd, st) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	char rel[64];
+	struct file_stamp st;
+	snprintf(rel, sizeof rel, STATSFILE_EVENTS "/%s.jsonl", hour);
+	if (statsfile_info(rel, &st) != STORE_OK)
+		return false;
+	*size = (long long)st.size;
+	return true;
 }
 
-/* Reads [off, off + len) of fd into a fresh buffer (NUL-terminated); *got bytes. */
-static char *read_range(int fd, off_t off, size_t len, size_t *got)
+/* Reads [off, off + len) of the hour's event log into a fresh buffer (NUL-terminated,
+ * the caller's to free); *got bytes. */
+static char *read_range(const char *hour, long long off, size_t len, size_t *got)
 {
-	char *b = malloc(len + 1);
-	if (!b)
-		abort();
-	size_t n = 0;
-	while (n < len) {
-		ssize_t r = pread(fd, b + n, len - n, off + (off_t)n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	b[n] = '\0';
-	*got = n;
-	return b;
+	char rel[64];
+	struct buf b = BUF_INIT;
+	snprintf(rel, sizeof rel, STATSFILE_EVENTS "/%s.jsonl", hour);
+	statsfile_read(rel, (uint64_t)off, len, &b, NULL);
+	*got = b.len;
+	return buf_detach(&b);
 }
 
 static bool line_has(const char *line, size_t len, const char *needle)
@@ -483,12 +475,10 @@ static void fold_line(struct lb_stats *s, const char *line, size_t len)
 static void fold_file(struct lb_stats *s, const char *hour, long long *offset, size_t *budget,
 		      bool *at_end)
 {
-	struct stat st;
+	long long size;
 	*at_end = true;
-	int fd = open_events(hour, &st);
-	if (fd < 0)
+	if (!events_size(hour, &size))
 		return;
-	long long size = (long long)st.st_size;
 	if (*offset > size)
 		*offset = 0; /* the file was replaced: start over */
 	bool skip_partial = false;
@@ -499,13 +489,10 @@ static void fold_file(struct lb_stats *s, const char *hour, long long *offset, s
 	size_t want = (size_t)(size - *offset);
 	if (want > *budget)
 		want = *budget;
-	if (want == 0) {
-		close(fd);
+	if (want == 0)
 		return;
-	}
 	size_t got;
-	char *b = read_range(fd, (off_t)*offset, want, &got);
-	close(fd);
+	char *b = read_range(hour, *offset, want, &got);
 	size_t pos = 0, consumed = 0;
 	if (skip_partial) {
 		char *nl = memchr(b, '\n', got);
@@ -824,23 +811,17 @@ static void dist_line(struct lb_distribution *d, const char *line, size_t len, i
 static void dist_file(struct lb_distribution *d, const char *hour, int64_t from, int64_t to,
 		      int64_t *covered_from)
 {
-	struct stat st;
-	int fd = open_events(hour, &st);
-	if (fd < 0)
+	long long size;
+	if (!events_size(hour, &size) || size == 0)
 		return;
-	if (st.st_size == 0) {
-		close(fd);
-		return;
-	}
-	off_t off = 0;
-	size_t want = (size_t)st.st_size;
+	long long off = 0;
+	size_t want = (size_t)size;
 	if (want > LB_DIST_MAX_BYTES) {
-		off = st.st_size - (off_t)LB_DIST_MAX_BYTES;
+		off = size - (long long)LB_DIST_MAX_BYTES;
 		want = LB_DIST_MAX_BYTES;
 	}
 	size_t got;
-	char *b = read_range(fd, off, want, &got);
-	close(fd);
+	char *b = read_range(hour, off, want, &got);
 	size_t pos = 0;
 	if (off > 0) {
 		char *nl = memchr(b, '\n', got);

@@ -7,9 +7,10 @@
 
 #include "net/http_client.h"
 #include "model/config.h"
-#include "stats/events.h"
+#include "fs/statsfile.h"
 #include "base/log.h"
 #include "model/server.h"
+#include "stats/failrule.h"
 #include "stats/stats.h"
 #include "stats/statsq.h"
 #include "fs/store.h"
@@ -315,6 +316,14 @@ int alerts_retire(struct alerts_state *s, const struct alert_rule *rules, size_t
 	return changes;
 }
 
+size_t alerts_count(const struct alerts_state *s, enum alert_state st)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->n; i++)
+		n += s->v[i].state == st;
+	return n;
+}
+
 static int state_from_name(const char *s)
 {
 	for (int i = 0; i < 4; i++)
@@ -327,7 +336,7 @@ int alerts_state_load(struct alerts_state *s)
 {
 	struct buf text = BUF_INIT;
 	memset(s, 0, sizeof *s);
-	int rc = events_file_read("alerts.json", 0, state_limits.max_bytes, &text, NULL);
+	int rc = statsfile_read("alerts.json", 0, state_limits.max_bytes, &text, NULL);
 	if (rc != STORE_OK) {
 		buf_free(&text);
 		return rc;
@@ -380,43 +389,62 @@ int alerts_state_load(struct alerts_state *s)
 	return STORE_OK;
 }
 
+/* A time: ms in the stored form, RFC 3339 (null for 0) in the public one. */
+static void jg_ktime(struct jgen *g, const char *key, int64_t ms, enum alert_json form)
+{
+	if (form == ALERT_JSON_STORED)
+		jg_kint(g, key, ms);
+	else
+		statsq_jg_time(g, key, ms);
+}
+
+void alerts_jg_alert(struct jgen *g, const struct alert_inst *a, enum alert_json form)
+{
+	jg_obj(g);
+	jg_kstr(g, "name", a->name);
+	jg_kstr(g, "kind", alert_kind_name[a->kind]);
+	jg_kstr(g, "subject", a->subject);
+	jg_kstr(g, "state", alert_state_name[a->state]);
+	jg_ktime(g, "since", a->since, form);
+	jg_ktime(g, "firedAt", a->fired_at, form);
+	jg_ktime(g, "resolvedAt", a->resolved_at, form);
+	stats_jg_knum(g, "value", a->value, 3);
+	stats_jg_knum(g, "threshold", a->threshold, 3);
+	jg_kstr(g, "message", a->message);
+	if (form == ALERT_JSON_STORED) {
+		jg_kstr(g, "notified", alert_state_name[a->notified]);
+		jg_kint(g, "tries", a->tries);
+	} else {
+		jg_kbool(g, "notified", a->notified == a->state);
+	}
+	jg_obj_end(g);
+}
+
+void alerts_jg_change(struct jgen *g, const struct alert_change *c, enum alert_json form)
+{
+	jg_obj(g);
+	jg_ktime(g, "at", c->at, form);
+	jg_kstr(g, "name", c->name);
+	jg_kstr(g, "subject", c->subject);
+	jg_kstr(g, "state", alert_state_name[c->state]);
+	stats_jg_knum(g, "value", c->value, 3);
+	jg_kstr(g, "message", c->message);
+	jg_obj_end(g);
+}
+
 void alerts_state_to_json(const struct alerts_state *s, struct jgen *g)
 {
 	jg_obj(g);
 	jg_kint(g, "version", 1);
 	jg_key(g, "alerts");
 	jg_arr(g);
-	for (size_t i = 0; i < s->n; i++) {
-		const struct alert_inst *a = &s->v[i];
-		jg_obj(g);
-		jg_kstr(g, "name", a->name);
-		jg_kstr(g, "kind", alert_kind_name[a->kind]);
-		jg_kstr(g, "subject", a->subject);
-		jg_kstr(g, "state", alert_state_name[a->state]);
-		jg_kint(g, "since", a->since);
-		jg_kint(g, "firedAt", a->fired_at);
-		jg_kint(g, "resolvedAt", a->resolved_at);
-		stats_jg_knum(g, "value", a->value, 3);
-		stats_jg_knum(g, "threshold", a->threshold, 3);
-		jg_kstr(g, "message", a->message);
-		jg_kstr(g, "notified", alert_state_name[a->notified]);
-		jg_kint(g, "tries", a->tries);
-		jg_obj_end(g);
-	}
+	for (size_t i = 0; i < s->n; i++)
+		alerts_jg_alert(g, &s->v[i], ALERT_JSON_STORED);
 	jg_arr_end(g);
 	jg_key(g, "history");
 	jg_arr(g);
-	for (size_t i = 0; i < s->nhist; i++) {
-		const struct alert_change *c = &s->hist[i];
-		jg_obj(g);
-		jg_kint(g, "at", c->at);
-		jg_kstr(g, "name", c->name);
-		jg_kstr(g, "subject", c->subject);
-		jg_kstr(g, "state", alert_state_name[c->state]);
-		stats_jg_knum(g, "value", c->value, 3);
-		jg_kstr(g, "message", c->message);
-		jg_obj_end(g);
-	}
+	for (size_t i = 0; i < s->nhist; i++)
+		alerts_jg_change(g, &s->hist[i], ALERT_JSON_STORED);
 	jg_arr_end(g);
 	jg_obj_end(g);
 }
@@ -426,7 +454,7 @@ static int state_save(const struct alerts_state *s)
 	struct jgen g;
 	jg_init(&g);
 	alerts_state_to_json(s, &g);
-	int rc = events_file_write_json("", "alerts.json", &g);
+	int rc = statsfile_write_json("", "alerts.json", &g);
 	jg_free(&g);
 	return rc;
 }
@@ -490,117 +518,145 @@ static struct alert_obs *obs_add(struct alert_obs **v, size_t *n, const char *su
 	return o;
 }
 
-static size_t observe(struct eval_ctx *c, const struct alert_rule *r, struct alert_obs **out)
+/* One observer per kind: what the rule sees now, one observation per subject. */
+
+static size_t observe_failure_rate(struct eval_ctx *c, const struct alert_rule *r,
+				   struct alert_obs **out)
 {
 	size_t n = 0;
-	char t1[32], t2[32];
-	*out = NULL;
-	switch (r->kind) {
-	case AK_FAILURE_RATE: {
-		const struct stats_agg *a = window_of(c, r->window_min);
-		const char *subject = r->server[0] ? r->server : r->model;
-		struct alert_obs *o = obs_add(out, &n, subject);
-		stats_fmt_num(t2, sizeof t2, r->threshold, 2);
-		if (r->server[0]) {
-			const struct stats_group *g = stats_server_c(a, r->server);
-			uint64_t done = g ? stats_group_processed(g) : 0;
-			uint64_t bad = g ? stats_group_errors(g) : 0;
-			o->value = done ? 100.0 * (double)bad / (double)done : 0;
-			stats_fmt_num(t1, sizeof t1, o->value, 1);
-			o->active = done >= (uint64_t)r->min_tasks && o->value > r->threshold;
-			snprintf(o->message, sizeof o->message,
-				 "server %s failed %s%% of its %llu attempts in the last %d min "
-				 "(threshold %s%%)",
-				 r->server, t1, (unsigned long long)done, r->window_min, t2);
-		} else {
-			const struct stats_group *g =
-			    r->model[0] ? stats_model_c(a, r->model) : &a->all;
-			uint64_t ok = g ? g->n[ST_COMPLETED] : 0, bad = g ? g->n[ST_FAILED] : 0;
-			uint64_t done = ok + bad;
-			o->value = done ? 100.0 * (double)bad / (double)done : 0;
-			stats_fmt_num(t1, sizeof t1, o->value, 1);
-			o->active = done >= (uint64_t)r->min_tasks && o->value > r->threshold;
-			snprintf(o->message, sizeof o->message,
-				 "%s%s%s%s%% of the %llu tasks that finished in the last %d min "
-				 "failed (threshold %s%%)",
-				 r->model[0] ? "model " : "", r->model, r->model[0] ? ": " : "", t1,
-				 (unsigned long long)done, r->window_min, t2);
-		}
-		break;
-	}
-	case AK_SERVER_OFFLINE: {
-		const struct statsq_live *l = live_of(c);
-		for (size_t i = 0; i < l->nservers; i++) {
-			const struct server *s = &l->servers[i];
-			if (r->server[0] && strcmp(s->id, r->server) != 0)
-				continue;
-			if (s->maintenance || s->health != HEALTH_OFFLINE)
-				continue;
-			struct alert_obs *o = obs_add(out, &n, s->id);
-			o->active = true;
-			o->since = s->status_since > 0 ? s->status_since : c->now;
-			o->value = (double)(c->now - o->since) / 60000.0;
-			fmt_duration(t1, sizeof t1, c->now - o->since);
-			snprintf(o->message, sizeof o->message, "server %s has been offline for %s",
-				 s->id, t1);
-		}
-		break;
-	}
-	case AK_QUEUE_DEPTH: {
-		const struct statsq_live *l = live_of(c);
-		struct alert_obs *o = obs_add(out, &n, "");
-		o->value = (double)l->queue_depth;
-		o->active = o->value > r->threshold;
-		stats_fmt_num(t2, sizeof t2, r->threshold, 2);
-		snprintf(o->message, sizeof o->message, "%zu tasks are queued (threshold %s)",
-			 l->queue_depth, t2);
-		break;
-	}
-	case AK_OLDEST_QUEUED: {
-		const struct statsq_live *l = live_of(c);
-		struct alert_obs *o = obs_add(out, &n, "");
-		int64_t waited = l->oldest_since ? c->now - l->oldest_since : 0;
-		o->value = (double)waited / 1000.0;
-		o->active = l->oldest_since && o->value > r->threshold;
-		fmt_duration(t1, sizeof t1, waited);
-		stats_fmt_num(t2, sizeof t2, r->threshold, 2);
-		if (l->oldest_since)
-			snprintf(o->message, sizeof o->message,
-				 "the oldest queued task (%s) has waited %s (threshold %s s)",
-				 l->oldest_task, t1, t2);
-		else
-			snprintf(o->message, sizeof o->message, "no task is waiting in the queue");
-		break;
-	}
-	case AK_NO_HEALTHY_SERVER: {
-		const struct statsq_live *l = live_of(c);
-		struct alert_obs *o = obs_add(out, &n, r->model);
-		int healthy = 0;
-		for (size_t i = 0; i < l->nservers; i++)
-			healthy += statsq_server_serves(&l->servers[i], r->model);
-		o->value = healthy;
-		o->active = healthy == 0;
-		if (r->model[0] && healthy == 0)
-			snprintf(o->message, sizeof o->message,
-				 "no healthy server for model %s: its tasks wait in the queue",
-				 r->model);
-		else if (r->model[0])
-			snprintf(o->message, sizeof o->message, "%d healthy server%s for model %s",
-				 healthy, healthy == 1 ? "" : "s", r->model);
-		else if (healthy == 0)
-			snprintf(o->message, sizeof o->message,
-				 "no healthy server (of %zu registered): tasks wait in the queue",
-				 l->nservers);
-		else
-			snprintf(o->message, sizeof o->message,
-				 "%d healthy server%s (of %zu registered)", healthy,
-				 healthy == 1 ? "" : "s", l->nservers);
-		break;
-	}
-	default:
-		break;
+	char rate[32], limit[32];
+	const struct stats_agg *a = window_of(c, r->window_min);
+	bool by_server = r->server[0] != '\0';
+	const struct stats_group *g = by_server	   ? stats_server_c(a, r->server)
+				      : r->model[0] ? stats_model_c(a, r->model)
+						    : &a->all;
+	const struct failrule rule = {.unit = by_server ? FAILRULE_ATTEMPTS : FAILRULE_TASKS,
+				      .min_finished = (uint64_t)r->min_tasks,
+				      .threshold_pct = r->threshold,
+				      .at_threshold = false};
+	struct failrate fr;
+	failrule_eval(&rule, g, &fr);
+	struct alert_obs *o = obs_add(out, &n, by_server ? r->server : r->model);
+	o->value = fr.pct;
+	o->active = fr.breached;
+	stats_fmt_num(rate, sizeof rate, o->value, 1);
+	stats_fmt_num(limit, sizeof limit, r->threshold, 2);
+	if (by_server)
+		snprintf(o->message, sizeof o->message,
+			 "server %s failed %s%% of its %llu attempts in the last %d min "
+			 "(threshold %s%%)",
+			 r->server, rate, (unsigned long long)fr.finished, r->window_min, limit);
+	else
+		snprintf(o->message, sizeof o->message,
+			 "%s%s%s%s%% of the %llu tasks that finished in the last %d min "
+			 "failed (threshold %s%%)",
+			 r->model[0] ? "model " : "", r->model, r->model[0] ? ": " : "", rate,
+			 (unsigned long long)fr.finished, r->window_min, limit);
+	return n;
+}
+
+static size_t observe_server_offline(struct eval_ctx *c, const struct alert_rule *r,
+				     struct alert_obs **out)
+{
+	size_t n = 0;
+	char held[32];
+	const struct statsq_live *l = live_of(c);
+	for (size_t i = 0; i < l->nservers; i++) {
+		const struct server *s = &l->servers[i];
+		if (r->server[0] && strcmp(s->id, r->server) != 0)
+			continue;
+		if (s->maintenance || s->health != HEALTH_OFFLINE)
+			continue;
+		struct alert_obs *o = obs_add(out, &n, s->id);
+		o->active = true;
+		o->since = s->status_since > 0 ? s->status_since : c->now;
+		o->value = (double)(c->now - o->since) / 60000.0;
+		fmt_duration(held, sizeof held, c->now - o->since);
+		snprintf(o->message, sizeof o->message, "server %s has been offline for %s", s->id,
+			 held);
 	}
 	return n;
+}
+
+static size_t observe_queue_depth(struct eval_ctx *c, const struct alert_rule *r,
+				  struct alert_obs **out)
+{
+	size_t n = 0;
+	char limit[32];
+	const struct statsq_live *l = live_of(c);
+	struct alert_obs *o = obs_add(out, &n, "");
+	o->value = (double)l->queue_depth;
+	o->active = o->value > r->threshold;
+	stats_fmt_num(limit, sizeof limit, r->threshold, 2);
+	snprintf(o->message, sizeof o->message, "%zu tasks are queued (threshold %s)",
+		 l->queue_depth, limit);
+	return n;
+}
+
+static size_t observe_oldest_queued(struct eval_ctx *c, const struct alert_rule *r,
+				    struct alert_obs **out)
+{
+	size_t n = 0;
+	char waited_text[32], limit[32];
+	const struct statsq_live *l = live_of(c);
+	struct alert_obs *o = obs_add(out, &n, "");
+	int64_t waited = l->oldest_since ? c->now - l->oldest_since : 0;
+	o->value = (double)waited / 1000.0;
+	o->active = l->oldest_since && o->value > r->threshold;
+	fmt_duration(waited_text, sizeof waited_text, waited);
+	stats_fmt_num(limit, sizeof limit, r->threshold, 2);
+	if (l->oldest_since)
+		snprintf(o->message, sizeof o->message,
+			 "the oldest queued task (%s) has waited %s (threshold %s s)",
+			 l->oldest_task, waited_text, limit);
+	else
+		snprintf(o->message, sizeof o->message, "no task is waiting in the queue");
+	return n;
+}
+
+static size_t observe_no_healthy_server(struct eval_ctx *c, const struct alert_rule *r,
+					struct alert_obs **out)
+{
+	size_t n = 0;
+	const struct statsq_live *l = live_of(c);
+	struct alert_obs *o = obs_add(out, &n, r->model);
+	int healthy = 0;
+	for (size_t i = 0; i < l->nservers; i++)
+		healthy += statsq_server_serves(&l->servers[i], r->model);
+	o->value = healthy;
+	o->active = healthy == 0;
+	const char *plural = healthy == 1 ? "" : "s";
+	if (r->model[0] && healthy == 0)
+		snprintf(o->message, sizeof o->message,
+			 "no healthy server for model %s: its tasks wait in the queue", r->model);
+	else if (r->model[0])
+		snprintf(o->message, sizeof o->message, "%d healthy server%s for model %s",
+			 healthy, plural, r->model);
+	else if (healthy == 0)
+		snprintf(o->message, sizeof o->message,
+			 "no healthy server (of %zu registered): tasks wait in the queue",
+			 l->nservers);
+	else
+		snprintf(o->message, sizeof o->message, "%d healthy server%s (of %zu registered)",
+			 healthy, plural, l->nservers);
+	return n;
+}
+
+typedef size_t (*observer)(struct eval_ctx *c, const struct alert_rule *r,
+			   struct alert_obs **out);
+static const observer observers[AK_COUNT] = {
+    [AK_FAILURE_RATE] = observe_failure_rate,
+    [AK_SERVER_OFFLINE] = observe_server_offline,
+    [AK_QUEUE_DEPTH] = observe_queue_depth,
+    [AK_OLDEST_QUEUED] = observe_oldest_queued,
+    [AK_NO_HEALTHY_SERVER] = observe_no_healthy_server,
+};
+
+/* The rule's observations (*out the caller's to free); how many. */
+static size_t observe(struct eval_ctx *c, const struct alert_rule *r, struct alert_obs **out)
+{
+	*out = NULL;
+	return r->kind < AK_COUNT ? observers[r->kind](c, r, out) : 0;
 }
 
 /* ---- notifying ---- */
@@ -723,10 +779,8 @@ int alerts_run(const struct alerts_opts *o, struct alerts_result *r)
 			rc = -1;
 		}
 	}
-	for (size_t i = 0; i < s.n; i++) {
-		r->firing += s.v[i].state == AS_FIRING;
-		r->pending += s.v[i].state == AS_PENDING;
-	}
+	r->firing = (int)alerts_count(&s, AS_FIRING);
+	r->pending = (int)alerts_count(&s, AS_PENDING);
 	for (int i = 0; i < c.nwin; i++)
 		stats_agg_free(&c.win[i].agg);
 	if (c.live_loaded)

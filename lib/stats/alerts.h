@@ -107,6 +107,15 @@ struct alerts_state {
 void alerts_state_free(struct alerts_state *s);
 int alerts_state_load(struct alerts_state *s); /* STORE_OK, STORE_NOENT (empty), ... */
 void alerts_state_to_json(const struct alerts_state *s, struct jgen *g);
+/* How many of s's alerts are in state st. */
+size_t alerts_count(const struct alerts_state *s, enum alert_state st);
+
+/* The one encoder of an alert and of a recorded change: the stored form (alerts.json:
+ * times in ms, the notified state and the tries) or the public one (GET /api/v2/alerts:
+ * RFC 3339 times, notified as whether the current state was delivered). */
+enum alert_json { ALERT_JSON_STORED, ALERT_JSON_PUBLIC };
+void alerts_jg_alert(struct jgen *g, const struct alert_inst *a, enum alert_json form);
+void alerts_jg_change(struct jgen *g, const struct alert_change *c, enum alert_json form);
 
 /* What one rule sees for one subject now. */
 struct alert_obs {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model/server.h"
+#include "stats/failrule.h"
 #include "base/util.h"
 
 const char *const finding_level_name[3] = {"info", "warning", "critical"};
@@ -103,29 +104,30 @@ size_t findings_build(const struct findings_input *in, struct finding **out)
 		    "no server is healthy (%zu registered): tasks wait in the queue",
 		    live->nservers);
 
+	/* Servers by their attempts, models by their tasks (see stats/failrule.h). */
+	struct failrule rule = {.unit = FAILRULE_ATTEMPTS,
+				.min_finished = (uint64_t)min_tasks,
+				.threshold_pct = fail_pct,
+				.at_threshold = true};
+	struct failrate fr;
 	for (size_t i = 0; i < in->win->nservers; i++) {
 		const struct stats_group *g = &in->win->servers[i];
-		uint64_t done = stats_group_processed(g), bad = stats_group_errors(g);
-		if (done < (uint64_t)min_tasks || done == 0)
-			continue;
-		double rate = 100.0 * (double)bad / (double)done;
-		if (rate >= fail_pct)
-			add(&l, rate >= 50 ? FINDING_CRITICAL : FINDING_WARNING, g->name,
+		failrule_eval(&rule, g, &fr);
+		if (fr.breached)
+			add(&l, fr.pct >= 50 ? FINDING_CRITICAL : FINDING_WARNING, g->name,
 			    "%s failed %d%% of its tasks %s (%llu of %llu)", g->name,
-			    pct(bad, done), phrase, (unsigned long long)bad,
-			    (unsigned long long)done);
+			    pct(fr.failed, fr.finished), phrase, (unsigned long long)fr.failed,
+			    (unsigned long long)fr.finished);
 	}
+	rule.unit = FAILRULE_TASKS;
 	for (size_t i = 0; i < in->win->nmodels; i++) {
 		const struct stats_group *g = &in->win->models[i];
-		uint64_t bad = g->n[ST_FAILED], done = g->n[ST_COMPLETED] + bad;
-		if (done < (uint64_t)min_tasks || done == 0)
-			continue;
-		double rate = 100.0 * (double)bad / (double)done;
-		if (rate >= fail_pct)
-			add(&l, rate >= 50 ? FINDING_CRITICAL : FINDING_WARNING, g->name,
+		failrule_eval(&rule, g, &fr);
+		if (fr.breached)
+			add(&l, fr.pct >= 50 ? FINDING_CRITICAL : FINDING_WARNING, g->name,
 			    "model %s: %d%% of its tasks failed %s (%llu of %llu)", g->name,
-			    pct(bad, done), phrase, (unsigned long long)bad,
-			    (unsigned long long)done);
+			    pct(fr.failed, fr.finished), phrase, (unsigned long long)fr.failed,
+			    (unsigned long long)fr.finished);
 	}
 	for (size_t i = 0; live && i < live->nservers; i++) {
 		const struct server *s = &live->servers[i];

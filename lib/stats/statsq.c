@@ -7,10 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "stats/events.h"
 #include "base/log.h"
-#include "jobs/rollup.h"
+#include "fs/statsfile.h"
 #include "fs/store.h"
+#include "stats/rollupdoc.h"
 #include "model/task.h"
 #include "fs/taskindex.h"
 #include "base/util.h"
@@ -23,24 +23,12 @@
 
 static uint64_t tick;
 
-static void rel_of(char *out, size_t n, const char *dir, int64_t hour, const char *suffix)
-{
-	char name[11];
-	hour_name(hour, name);
-	snprintf(out, n, "%s/%s%s", dir, name, suffix);
-}
-
-static bool same_file(const struct events_fileinfo *a, const struct events_fileinfo *b)
-{
-	return a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
-}
-
 /* ---- documents ---- */
 
 static struct {
 	bool used;
 	int64_t hour;
-	struct events_fileinfo fi;
+	struct file_stamp fi;
 	struct rollup_doc d;
 	uint64_t tick;
 } doc_cache[DOC_CACHE];
@@ -48,14 +36,14 @@ static struct {
 static const struct rollup_doc *doc_get(int64_t hour)
 {
 	char rel[64];
-	struct events_fileinfo fi;
-	rel_of(rel, sizeof rel, "hourly", hour, ".json");
-	if (events_file_info(rel, &fi) != STORE_OK)
+	struct file_stamp fi;
+	statsfile_hour_rel(rel, sizeof rel, STATSFILE_HOURLY, hour, ".json");
+	if (statsfile_info(rel, &fi) != STORE_OK)
 		return NULL;
 	int victim = 0;
 	for (int i = 0; i < DOC_CACHE; i++) {
 		if (doc_cache[i].used && doc_cache[i].hour == hour) {
-			if (same_file(&doc_cache[i].fi, &fi)) {
+			if (file_stamp_same(&doc_cache[i].fi, &fi)) {
 				doc_cache[i].tick = ++tick;
 				return &doc_cache[i].d;
 			}
@@ -86,20 +74,20 @@ load:
 
 static struct {
 	bool used;
-	struct events_fileinfo fi;
+	struct file_stamp fi;
 	struct rollup_totals t;
 } totals_cache;
 
 static const struct rollup_totals *totals_get(void)
 {
-	struct events_fileinfo fi;
-	if (events_file_info("totals.json", &fi) != STORE_OK) {
+	struct file_stamp fi;
+	if (statsfile_info("totals.json", &fi) != STORE_OK) {
 		if (totals_cache.used)
 			rollup_totals_free(&totals_cache.t);
 		totals_cache.used = false;
 		return NULL;
 	}
-	if (totals_cache.used && same_file(&totals_cache.fi, &fi))
+	if (totals_cache.used && file_stamp_same(&totals_cache.fi, &fi))
 		return &totals_cache.t;
 	if (totals_cache.used)
 		rollup_totals_free(&totals_cache.t);
@@ -118,7 +106,8 @@ static const struct rollup_totals *totals_get(void)
 static struct {
 	bool used;
 	int64_t hour;
-	uint64_t ino, off;
+	struct file_stamp file; /* identity of the file folded so far */
+	uint64_t off;		/* bytes of it folded */
 	struct stats_agg agg;
 	uint64_t tick;
 } raw_cache[RAW_CACHE];
@@ -127,9 +116,9 @@ static struct {
 static const struct stats_agg *raw_get(int64_t hour)
 {
 	char rel[64];
-	struct events_fileinfo fi;
-	rel_of(rel, sizeof rel, "events", hour, ".jsonl");
-	if (events_file_info(rel, &fi) != STORE_OK)
+	struct file_stamp fi;
+	statsfile_hour_rel(rel, sizeof rel, STATSFILE_EVENTS, hour, ".jsonl");
+	if (statsfile_info(rel, &fi) != STORE_OK)
 		return NULL;
 	int at = -1, victim = 0;
 	for (int i = 0; i < RAW_CACHE; i++) {
@@ -139,7 +128,9 @@ static const struct stats_agg *raw_get(int64_t hour)
 		    (raw_cache[victim].used && raw_cache[i].tick < raw_cache[victim].tick))
 			victim = i;
 	}
-	if (at >= 0 && (raw_cache[at].ino != fi.ino || raw_cache[at].off > fi.size)) {
+	/* Event files only grow: the same inode, not shorter, extends what was folded. */
+	const struct file_stamp *was = at >= 0 ? &raw_cache[at].file : NULL;
+	if (was && (was->dev != fi.dev || was->ino != fi.ino || raw_cache[at].off > fi.size)) {
 		stats_agg_free(&raw_cache[at].agg); /* a different file now: start over */
 		raw_cache[at].used = false;
 		victim = at;
@@ -152,14 +143,14 @@ static const struct stats_agg *raw_get(int64_t hour)
 		stats_agg_init(&raw_cache[at].agg);
 		raw_cache[at].used = true;
 		raw_cache[at].hour = hour;
-		raw_cache[at].ino = fi.ino;
+		raw_cache[at].file = fi;
 		raw_cache[at].off = 0;
 	}
 	raw_cache[at].tick = ++tick;
 	if (fi.size > raw_cache[at].off && raw_cache[at].off < RAW_MAX) {
 		struct buf text = BUF_INIT;
 		uint64_t want = fi.size - raw_cache[at].off;
-		if (events_file_read(rel, raw_cache[at].off, want, &text, NULL) == STORE_OK &&
+		if (statsfile_read(rel, raw_cache[at].off, want, &text, NULL) == STORE_OK &&
 		    text.len)
 			raw_cache[at].off += stats_fold_text(&raw_cache[at].agg, text.data,
 							     text.len, false, INT64_MIN, INT64_MAX);
@@ -173,8 +164,8 @@ static bool raw_filtered(int64_t hour, int64_t from, int64_t to, struct stats_ag
 {
 	char rel[64];
 	struct buf text = BUF_INIT;
-	rel_of(rel, sizeof rel, "events", hour, ".jsonl");
-	int rc = events_file_read(rel, 0, RAW_MAX, &text, NULL);
+	statsfile_hour_rel(rel, sizeof rel, STATSFILE_EVENTS, hour, ".jsonl");
+	int rc = statsfile_read(rel, 0, RAW_MAX, &text, NULL);
 	if (rc == STORE_OK && text.len)
 		stats_fold_text(out, text.data, text.len, false, from, to);
 	buf_free(&text);
@@ -236,7 +227,7 @@ static void state_at(int64_t hour, const struct lists *l, struct stats_state *ca
 	if (since < prev + HOUR_MS)
 		since = prev + HOUR_MS;
 	for (size_t i = 0; i < l->nevs && l->evs[i] < hour; i++) {
-		if (l->evs[i] < since || events_hours_has(l->docs, l->ndocs, l->evs[i]))
+		if (l->evs[i] < since || statsfile_hours_has(l->docs, l->ndocs, l->evs[i]))
 			continue;
 		const struct stats_agg *raw = raw_get(l->evs[i]);
 		struct stats_agg scratch;
@@ -256,8 +247,8 @@ static void contribute(int64_t hour, int64_t cf, int64_t ct, int64_t now, const 
 		st_to = cf;
 	bool whole = cf == hour && (ct >= hour_end || ct >= now);
 	const struct rollup_doc *doc =
-	    hour_end <= now && events_hours_has(l->docs, l->ndocs, hour) ? doc_get(hour) : NULL;
-	bool raw_exists = events_hours_has(l->evs, l->nevs, hour);
+	    hour_end <= now && statsfile_hours_has(l->docs, l->ndocs, hour) ? doc_get(hour) : NULL;
+	bool raw_exists = statsfile_hours_has(l->evs, l->nevs, hour);
 
 	if (doc && (whole || !raw_exists)) {
 		stats_agg_merge(part, &doc->agg);
@@ -304,8 +295,8 @@ static int walk(int64_t from, int64_t to, int64_t now, struct stats_agg *total,
 	info->to = to;
 	if (to <= from)
 		return -1;
-	l.ndocs = events_list_hours("hourly", ".json", &l.docs);
-	l.nevs = events_list_hours("events", ".jsonl", &l.evs);
+	l.ndocs = statsfile_list_hours(STATSFILE_HOURLY, ".json", &l.docs);
+	l.nevs = statsfile_list_hours(STATSFILE_EVENTS, ".jsonl", &l.evs);
 	int64_t known = INT64_MAX;
 	if (l.ndocs)
 		known = l.docs[0];
@@ -369,7 +360,7 @@ int statsq_all_time(int64_t now, struct stats_agg *out, struct statsq_info *info
 			info->from = t->f[0].hour;
 	}
 	int64_t *evs;
-	size_t nevs = events_list_hours("events", ".jsonl", &evs);
+	size_t nevs = statsfile_list_hours(STATSFILE_EVENTS, ".jsonl", &evs);
 	for (size_t i = 0; i < nevs; i++) {
 		if (t && rollup_totals_find(t, evs[i]))
 			continue;

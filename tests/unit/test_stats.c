@@ -17,6 +17,7 @@
 
 #include "base/hour.h"
 #include "stats/alerts.h"
+#include "stats/failrule.h"
 #include "stats/findings.h"
 #include "stats/stats.h"
 #include "stats/statsq.h"
@@ -580,6 +581,38 @@ static void test_alert_state_machine(void **state)
 	alerts_state_free(&s);
 }
 
+/* The one failure-rate rule: servers count attempts (a retried attempt is the
+ * server's error), models count finished tasks; the threshold's edge is a flag. */
+static void test_failrule(void **state)
+{
+	(void)state;
+	struct stats_group g;
+	memset(&g, 0, sizeof g);
+	g.n[ST_COMPLETED] = 6;
+	g.n[ST_FAILED] = 1;
+	g.n[ST_RETRIED] = 3; /* attempts that ended in an error, the tasks went on */
+	struct failrate fr;
+	struct failrule tasks = {FAILRULE_TASKS, 5, 100.0 / 7, true};
+	failrule_eval(&tasks, &g, &fr);
+	assert_int_equal(fr.failed, 1);
+	assert_int_equal(fr.finished, 7);
+	assert_true(fr.breached); /* exactly at the threshold, from it on */
+	tasks.at_threshold = false;
+	failrule_eval(&tasks, &g, &fr);
+	assert_false(fr.breached); /* exactly at the threshold, only above it */
+	struct failrule attempts = {FAILRULE_ATTEMPTS, 5, 20, false};
+	failrule_eval(&attempts, &g, &fr);
+	assert_int_equal(fr.failed, 4);
+	assert_int_equal(fr.finished, 10);
+	assert_true(fr.breached);
+	attempts.min_finished = 11;
+	failrule_eval(&attempts, &g, &fr);
+	assert_false(fr.breached);
+	failrule_eval(&attempts, NULL, &fr);
+	assert_int_equal(fr.finished, 0);
+	assert_false(fr.breached);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -592,6 +625,7 @@ int main(void)
 	    cmocka_unit_test(test_findings),
 	    cmocka_unit_test(test_alert_rules_parse),
 	    cmocka_unit_test(test_alert_state_machine),
+	    cmocka_unit_test(test_failrule),
 	};
 	return cmocka_run_group_tests_name("stats", tests, NULL, NULL);
 }
