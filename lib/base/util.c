@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,4 +184,21 @@ char *xstrdup(const char *s)
 	if (!c)
 		abort();
 	return c;
+}
+
+void hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
+		     char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, md, &mdlen) || mdlen != 32) {
+		fputs("taskgate: HMAC-SHA256 unavailable\n", stderr);
+		abort(); /* a secret that cannot be derived must not be made up */
+	}
+	for (unsigned i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
 }

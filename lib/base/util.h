@@ -26,6 +26,9 @@ const char *host_name(void);
 
 /* Hex-encoded SHA-256 of data (libcrypto), 64 chars + NUL. */
 void sha256_hex(const void *data, size_t len, char out[65]);
+/* HMAC-SHA256 of msg under key, as 64 lowercase hex digits + NUL (libcrypto). */
+void hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
+		     char out[65]);
 /* Constant-time comparison of two equal-length byte strings; false if lengths differ. */
 bool secure_equal(const char *a, size_t alen, const char *b, size_t blen);
 

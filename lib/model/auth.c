@@ -4,8 +4,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "model/config.h"
+#include "base/log.h"
 #include "base/util.h"
+#include "fs/store.h"
+#include "model/config.h"
 
 static int b64_value(char c)
 {
@@ -109,4 +111,47 @@ enum auth_level auth_level_of(const char *token)
 	bool admin = digest_matches(given, config_str("adminToken", NULL));
 	bool client = digest_matches(given, config_str("clientToken", NULL));
 	return admin ? AUTH_ADMIN : client ? AUTH_CLIENT : AUTH_NONE;
+}
+
+#define CALLBACK_KEY_ID "callback-key"
+
+/* The tree's callback key, read once per process; made (no clobber, so the first
+ * maker wins and every process ends up with the same key) when absent. */
+static const char *callback_key(void)
+{
+	static char key[65];
+	if (key[0])
+		return key;
+	for (int tries = 0; tries < 2 && !key[0]; tries++) {
+		yajl_val doc = NULL;
+		if (store_load(STORE_ROOT, CALLBACK_KEY_ID, &doc) == STORE_OK) {
+			const char *k = json_str_or(doc, "key", "");
+			if (strlen(k) == 64)
+				memcpy(key, k, 65);
+			yajl_tree_free(doc);
+			continue;
+		}
+		char fresh[65], text[96];
+		random_hex(fresh, 32);
+		int n = snprintf(text, sizeof text, "{\"key\":\"%s\"}\n", fresh);
+		int rc = store_create(STORE_ROOT, CALLBACK_KEY_ID, text, (size_t)n);
+		if (rc == STORE_OK)
+			memcpy(key, fresh, sizeof fresh);
+		else if (rc != STORE_EXISTS)
+			log_error("auth: cannot create %s.json: %s", CALLBACK_KEY_ID, store_strerror(rc));
+	}
+	return key[0] ? key : NULL;
+}
+
+int auth_attempt_secret(const char *task_id, int attempt, char out[33])
+{
+	const char *key = callback_key();
+	if (!key)
+		return -1;
+	char msg[128], mac[65];
+	int n = snprintf(msg, sizeof msg, "%s.%d", task_id, attempt);
+	hmac_sha256_hex(key, strlen(key), msg, (size_t)n, mac);
+	memcpy(out, mac, 32);
+	out[32] = '\0';
+	return 0;
 }

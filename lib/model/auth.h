@@ -19,4 +19,13 @@ enum auth_level auth_level_of(const char *token);
  * content nor its length leaks through timing. */
 bool auth_token_matches(const char *token, const char *stored);
 
+/* The callback secret of one attempt: 128 bits (32 hex digits + NUL) of
+ * HMAC-SHA256, under the tree's callback key, of "<task id>.<attempt>". Derived
+ * rather than drawn at random so that whichever process sends the attempt (a
+ * worker, later than the request that placed it) can build its callback URL
+ * without the secret ever being stored: the task file keeps only its SHA-256. The
+ * key (callback-key.json, 256 random bits) is made by the first process that needs
+ * it. Returns 0, or -1 when the key can neither be read nor made. */
+int auth_attempt_secret(const char *task_id, int attempt, char out[33]);
+
 #endif

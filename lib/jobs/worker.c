@@ -1,0 +1,113 @@
+#include "jobs/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "fs/file.h"
+#include "fs/journal.h"
+#include "fs/store.h"
+#include "model/config.h"
+#include "net/http_client.h"
+
+#define WORKERS_MAX_LIMIT 64
+/* A stuck worker (a round that ignores its deadline) is killed this much later. */
+#define WORKER_ALARM_GRACE_S 30
+#define WORKER_ROUNDS_MAX 100000
+
+static int workers_max(void)
+{
+	return (int)config_sect_int("workers", "max", 4, 1, WORKERS_MAX_LIMIT);
+}
+
+/* A free slot's lock (fd), or -1 when every slot is taken. The slot to try first
+ * is spread by pid, so concurrent spawns do not all queue on slot 0. */
+static int take_slot(void)
+{
+	int n = workers_max();
+	int first = (int)(getpid() % n);
+	for (int i = 0; i < n; i++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "locks/worker.%d", (first + i) % n);
+		int fd = store_lock_path(rel, 0);
+		if (fd >= 0)
+			return fd;
+	}
+	return -1;
+}
+
+int worker_running(void)
+{
+	int busy = 0, n = workers_max();
+	for (int i = 0; i < n; i++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "locks/worker.%d", i);
+		int fd = store_lock_path(rel, 0);
+		if (fd >= 0)
+			store_unlock(fd);
+		else
+			busy++;
+	}
+	return busy;
+}
+
+/* The worker's life: rounds while they find work, then let go of the slot and
+ * look once more (see worker.h). Never returns. */
+static void run(const struct worker_work *w, int slot)
+{
+	int max_s = (int)config_sect_int("workers", "maxSeconds", 30, 1, 3600);
+	alarm((unsigned)(max_s + WORKER_ALARM_GRACE_S));
+	int64_t until = mono_ms() + (int64_t)max_s * 1000;
+	for (int rounds = 0; rounds < WORKER_ROUNDS_MAX && mono_ms() < until; rounds++) {
+		int did = w->round(w->arg, until);
+		journal_commit();
+		if (did > 0)
+			continue;
+		store_unlock(slot);
+		slot = -1;
+		if (!w->pending(w->arg) || (slot = take_slot()) < 0)
+			break; /* nothing left, or another worker holds a slot and will do it */
+	}
+	store_unlock(slot);
+	journal_close();
+	_exit(0);
+}
+
+bool worker_spawn(const struct worker_work *w, const char *log_path)
+{
+	int slot = take_slot();
+	if (slot < 0)
+		return false;
+	pid_t child = fork();
+	if (child < 0) {
+		log_error("worker: fork: %s", strerror(errno));
+		store_unlock(slot);
+		return false;
+	}
+	if (child > 0) {
+		/* The slot's lock now belongs to the grandchild's copy of the descriptor. */
+		store_unlock(slot);
+		int status;
+		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+			;
+		return true;
+	}
+	/* The child: a new session, then a grandchild that init adopts, so neither the
+	 * web server nor this process's parent waits for or signals the work. */
+	if (setsid() < 0 || fork() != 0)
+		_exit(0);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	file_detach_stdio(log_path);
+	journal_forget_inherited();
+	http_client_forget_inherited();
+	log_set_request_id(NULL);
+	run(w, slot);
+	return false; /* not reached */
+}
