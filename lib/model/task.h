@@ -150,7 +150,8 @@ bool task_transition_allowed(enum task_status from, enum task_status to);
 /* Moves to `to` and stamps times. An illegal move is a bug of the caller: it is
  * logged, t is left as it was, and false is returned; an edit then returns
  * TASK_ILLEGAL_MOVE so nothing is written. */
-bool task_set_status(struct task *t, enum task_status to, int64_t now);
+bool task_set_status(struct task *t, enum task_status to, int64_t now)
+	__attribute__((warn_unused_result));
 
 /* Validates a POST /api/v2/tasks body. t->input borrows from body. */
 int task_from_request(yajl_val body, struct task *t, struct verr *e);

@@ -171,8 +171,9 @@ static int claim_edit(struct task *t, void *arg)
 	if (c->queue_key && strcmp(t->queue_key, c->queue_key) != 0)
 		return CLAIM_REFUSED; /* re-queued under another key meanwhile */
 	int64_t now = now_ms();
+	if (!task_set_status(t, TASK_PROCESSING, now))
+		return TASK_ILLEGAL_MOVE;
 	arm_attempt(t, c, now);
-	task_set_status(t, TASK_PROCESSING, now);
 	return STORE_OK;
 }
 
@@ -202,12 +203,14 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 	if (rc == STORE_OK && chosen >= 0) {
 		struct claim_arg c = {.server_id = snap.v[chosen].id};
 		rc = tindex_active_add(t->id);
-		arm_attempt(t, &c, now);
-		task_set_status(t, TASK_PROCESSING, now);
-		fill_send(send, t->id, c.server_id, &c);
+		if (rc == STORE_OK && !task_set_status(t, TASK_PROCESSING, now))
+			rc = TASK_ILLEGAL_MOVE;
+		if (rc == STORE_OK) {
+			arm_attempt(t, &c, now);
+			fill_send(send, t->id, c.server_id, &c);
+		}
 	} else if (rc == STORE_OK) {
-		task_set_status(t, TASK_QUEUED, now);
-		rc = tindex_queue_add(t);
+		rc = task_set_status(t, TASK_QUEUED, now) ? tindex_queue_add(t) : TASK_ILLEGAL_MOVE;
 	}
 	if (rc == STORE_OK) {
 		jg_init(&g);
@@ -290,7 +293,8 @@ static int requeue_or_fail(struct task *t, const struct end_request *r, int64_t 
 	if (counts)
 		t->failures++;
 	if (counts && t->failures >= t->max_attempts) {
-		task_set_status(t, TASK_FAILED, now);
+		if (!task_set_status(t, TASK_FAILED, now))
+			return TASK_ILLEGAL_MOVE;
 		task_set_error(t, "gave up after %d failed attempt%s: %s", t->failures,
 			       t->failures == 1 ? "" : "s", r->error ? r->error : "unknown error");
 		return STORE_OK;
@@ -310,7 +314,9 @@ static int requeue_or_fail(struct task *t, const struct end_request *r, int64_t 
 	t->next_attempt_at = now + delay;
 	t->queued_at = now;
 	t->deadline = 0;
-	task_set_status(t, TASK_QUEUED, now);
+	/* The move first: a refused one must not leave a queue entry behind. */
+	if (!task_set_status(t, TASK_QUEUED, now))
+		return TASK_ILLEGAL_MOVE;
 	return tindex_queue_add(t);
 }
 
@@ -349,7 +355,8 @@ static int end_edit(struct task *t, void *arg)
 		rc = requeue_or_fail(t, r, now);
 		break;
 	default:
-		task_set_status(t, terminal_of(r->kind), now);
+		if (!task_set_status(t, terminal_of(r->kind), now))
+			return TASK_ILLEGAL_MOVE;
 		t->result = r->result;
 		if (r->error)
 			task_set_error(t, "%s", r->error);

@@ -73,8 +73,9 @@ enum end_result {
 };
 
 /* Ends an attempt under the task's lock, then releases its slot. Returns an
- * end_result, or a STORE_ error (NOENT when the task is gone, BUSY, IO, CORRUPT).
- * public_json (may be NULL) receives the task after the change. */
+ * end_result, TASK_ILLEGAL_MOVE (a bug, logged; nothing written), or a STORE_
+ * error (NOENT when the task is gone, BUSY, IO, CORRUPT). public_json (may be
+ * NULL) receives the task after the change. */
 int dispatch_end_attempt(const char *task_id, const struct end_request *req,
 			 struct buf *public_json);
 

@@ -4,6 +4,11 @@
 #  (a) a callback for a task whose file vanished between the callback's check of
 #      its credentials and its change is 404 (no such task), not 409: the callback
 #      is held on the task's lock stripe (flock) while the file is removed
+#  (b) moves the transition table refuses: DELETE of a COMPLETED or FAILED task and
+#      retry of a COMPLETED task are 409 problem+json, the task file is byte for
+#      byte what it was, and the refused move is logged
+#  (c) a callback racing a cancel: the attempt's webhook after the cancel is 409 and
+#      changes nothing
 # The tasks run on a mock Cog server in no-callback mode, so every webhook here is
 # one we send ourselves, using the URL the backend got. Only 127.0.0.1 is used.
 . "$(dirname "$0")/../lib.sh"
@@ -60,5 +65,40 @@ check "(a) ... and the task stays gone" test -z "$(task_file "$A")"
 client GET "/api/v2/tasks/$A"
 expect_eq "(a) GET of the vanished task is 404" "$STATUS" 404
 
+# ---------------------------------------------------------------- (b) refused moves
+check "(b) task C goes to s1" submit
+C=$TID
+anon POST "$(webhook "$C" 1)" '{"status":"succeeded","output":{"answer":42}}'
+expect_eq "(b) C completes by its webhook" "$STATUS $(task_field "$C" .status)" "200 COMPLETED"
+h=$(task_hash "$C")
+expect_eq "(b) DELETE of a COMPLETED task is 409 problem+json" "$(answer DELETE "/api/v2/tasks/$C")" "409 application/problem+json"
+unchanged "$C" "$h" "(b) after the DELETE"
+check "(b) ... and the refused move is logged" logged "task $C: the move COMPLETED -> CANCELLED is not allowed"
+expect_eq "(b) retry of a COMPLETED task is 409 problem+json" "$(answer POST "/api/v2/tasks/$C/retry")" "409 application/problem+json"
+unchanged "$C" "$h" "(b) after the retry"
+check "(b) ... and the refused move is logged" logged "task $C: the move COMPLETED -> QUEUED is not allowed"
+client GET "/api/v2/tasks/$C"
+expect_eq "(b) C is still COMPLETED with its result" "$(jget .status) $(jget .result.output.answer)" "COMPLETED 42"
+
+check "(b) task F goes to s1" submit
+F=$TID
+anon POST "$(webhook "$F" 1)" '{"status":"failed","error":"out of memory"}'
+expect_eq "(b) F fails by its webhook" "$STATUS $(task_field "$F" .status)" "200 FAILED"
+h=$(task_hash "$F")
+expect_eq "(b) DELETE of a FAILED task is 409 problem+json" "$(answer DELETE "/api/v2/tasks/$F")" "409 application/problem+json"
+unchanged "$F" "$h" "(b) after the DELETE of F"
+check "(b) ... and the refused move is logged" logged "task $F: the move FAILED -> CANCELLED is not allowed"
+
+# ---------------------------------------------------------------- (c) callback after a cancel
+check "(c) task R goes to s1" submit
+R=$TID
+url=$(webhook "$R" 1)
+client DELETE "/api/v2/tasks/$R"
+expect_eq "(c) DELETE of the running task is 200 CANCELLED" "$STATUS $(jget .status)" "200 CANCELLED"
+h=$(task_hash "$R")
+anon POST "$url" '{"status":"succeeded","output":"too late"}'
+expect_eq "(c) its webhook after the cancel is 409" "$STATUS" 409
+unchanged "$R" "$h" "(c) after the late webhook"
+expect_eq "(c) R stays CANCELLED" "$(task_field "$R" .status)" CANCELLED
 check "every state file parses" all_state_parses
 finish
