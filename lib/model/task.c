@@ -34,7 +34,7 @@ static const unsigned allowed[TASK_STATUS_COUNT] = {
 #undef B
 
 /* The one place that says which members the API shows (see task.h). */
-#define M(member, part, name, pub, value) [member] = {part, name, pub, value}
+#define M(member, part, name, pub, value) [member] = {part, name, sizeof name - 1, pub, value}
 #define PUBLIC true
 #define PRIVATE false
 static const struct task_member_info members[TASK_MEMBER_COUNT] = {
@@ -89,14 +89,24 @@ const struct task_member_info *task_member_info(enum task_member m)
 	return (unsigned)m < TASK_MEMBER_COUNT ? &members[m] : NULL;
 }
 
+const struct task_member_info *task_member_find_from(enum task_part in, const char *key,
+						     size_t len, size_t *hint)
+{
+	size_t i = *hint < TASK_MEMBER_COUNT ? *hint : 0;
+	for (size_t k = 0; k < TASK_MEMBER_COUNT; k++, i = i + 1 < TASK_MEMBER_COUNT ? i + 1 : 0)
+		if (members[i].in == in && members[i].key_len == len &&
+		    memcmp(members[i].key, key, len) == 0) {
+			*hint = i + 1;
+			return &members[i];
+		}
+	return NULL;
+}
+
 const struct task_member_info *task_member_find(enum task_part in, const char *key,
 						size_t len)
 {
-	for (size_t i = 0; i < TASK_MEMBER_COUNT; i++)
-		if (members[i].in == in && strlen(members[i].key) == len &&
-		    memcmp(members[i].key, key, len) == 0)
-			return &members[i];
-	return NULL;
+	size_t hint = 0;
+	return task_member_find_from(in, key, len, &hint);
 }
 
 const char *task_status_name(enum task_status s)

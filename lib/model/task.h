@@ -134,6 +134,7 @@ enum task_member {
 struct task_member_info {
 	enum task_part in;    /* the object the member belongs to */
 	const char *key;
+	size_t key_len;	      /* strlen(key): GET compares it for every key it copies */
 	bool public;	      /* shown by the API; false: only the store sees it */
 	enum task_part holds; /* what its value is */
 };
@@ -142,6 +143,11 @@ const struct task_member_info *task_member_info(enum task_member m);
 /* The member of part `in` named by the len bytes at key, or NULL if there is none. */
 const struct task_member_info *task_member_find(enum task_part in, const char *key,
 						size_t len);
+/* The same, searching from *hint (0 at first) and leaving it just past the match:
+ * task_to_doc writes the members in table order, so a reader of a stored document
+ * finds each member at the first look. */
+const struct task_member_info *task_member_find_from(enum task_part in, const char *key,
+						     size_t len, size_t *hint);
 
 const char *task_status_name(enum task_status s);
 int task_status_from_name(const char *name); /* -1 if unknown */

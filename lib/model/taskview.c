@@ -21,6 +21,7 @@ struct view {
 	bool skip_next; /* the next value belongs to a private key */
 	bool started;	/* the document's first token was seen */
 	enum task_part next_part; /* what the value of the key just copied holds */
+	size_t hint;		  /* where the member table is searched from next */
 	enum task_part part[PARTS_DEPTH]; /* what each open container is */
 };
 
@@ -168,7 +169,8 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len)
 		return 1;
 	enum task_part in = current_part(v);
 	if (in != TASK_PART_VALUE) {
-		const struct task_member_info *m = task_member_find(in, (const char *)key, len);
+		const struct task_member_info *m = task_member_find_from(in, (const char *)key, len,
+									 &v->hint);
 		if (!m || !m->public) {
 			v->skip_next = true;
 			return 1;
