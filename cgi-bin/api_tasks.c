@@ -4,13 +4,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sched/backend.h"
 #include "model/config.h"
+#include "model/idempotency.h"
+#include "sched/cancel.h"
 #include "sched/dispatch.h"
-#include "stats/events.h"
-#include "base/log.h"
-#include "model/server.h"
-#include "fs/journal.h"
+#include "sched/requeue.h"
 #include "fs/store.h"
 #include "fs/taskindex.h"
 #include "model/taskview.h"
@@ -20,14 +18,10 @@
 #define LIST_DEFAULT 50
 #define LIST_MAX 200
 #define LIST_SCAN_MAX 2000
-#define IDEMPOTENCY_KEY_MAX 255
 
 /* Work a request leaves for after its answer (one request at a time per process). */
 static struct dispatch_send after_send;
-static struct {
-	char server_id[65];
-	char prediction_id[64];
-} after_cancel;
+static struct task_cancel after_cancel;
 
 /* The drain after a create serves tasks waiting for a retry time, with no cron
  * needed. It is skipped when placement saw no free slot on any server: then no
@@ -52,16 +46,7 @@ static void after_drain(void *arg)
 static void after_cancel_backend(void *arg)
 {
 	(void)arg;
-	struct server s;
-	if (server_load(after_cancel.server_id, &s) == STORE_OK) {
-		/* The backend hears of the cancel only once the tree has it on disk. */
-		if (journal_commit() < 0)
-			log_warn("cancel of %s on %s: the state tree could not be made durable",
-				 after_cancel.prediction_id, s.id);
-		else
-			backend_cancel(&s, after_cancel.prediction_id);
-		server_free(&s);
-	}
+	task_cancel_on_backend(&after_cancel);
 	after_drain(NULL);
 }
 
@@ -126,52 +111,13 @@ static int answer_raw(struct http_resp *rs, int status, struct buf *json)
 	return status;
 }
 
-/* ---- idempotency ---- */
-
-enum idem { IDEM_NEW, IDEM_REPLAY, IDEM_MISMATCH, IDEM_IN_PROGRESS, IDEM_ERROR };
-
-static void idem_record(const char *task_id, const char *body_hash, struct buf *out)
+/* A refused move is a bug the lib has logged; the client sees a conflict. */
+static int task_problem(struct http_resp *rs, int rc, const char *id)
 {
-	struct jgen g;
-	jg_init(&g);
-	jg_obj(&g);
-	jg_kstr(&g, "taskId", task_id);
-	jg_kstr(&g, "bodyHash", body_hash);
-	jg_kint(&g, "createdAt", now_ms());
-	jg_obj_end(&g);
-	jg_finish(&g, out);
-	jg_free(&g);
-}
-
-/* Claims key_id for task_id, or finds the task an earlier request created. */
-static enum idem idem_claim(const char *key_id, const char *task_id, const char *body_hash,
-			    char *existing, size_t existing_len)
-{
-	struct buf rec = BUF_INIT;
-	idem_record(task_id, body_hash, &rec);
-	int rc = store_create("idempotency", key_id, rec.data, rec.len);
-	enum idem result = IDEM_ERROR;
-	if (rc == STORE_OK) {
-		result = IDEM_NEW;
-	} else if (rc == STORE_EXISTS) {
-		yajl_val doc;
-		if (store_load("idempotency", key_id, &doc) == STORE_OK) {
-			snprintf(existing, existing_len, "%s", json_str_or(doc, "taskId", ""));
-			bool same = strcmp(json_str_or(doc, "bodyHash", ""), body_hash) == 0;
-			int64_t age = now_ms() - json_int_or(doc, "createdAt", 0);
-			yajl_tree_free(doc);
-			if (!same)
-				result = IDEM_MISMATCH;
-			else if (store_exists("tasks", existing))
-				result = IDEM_REPLAY;
-			else if (age < 30000)
-				result = IDEM_IN_PROGRESS; /* the first request is still storing */
-			else if (store_put("idempotency", key_id, rec.data, rec.len) == STORE_OK)
-				result = IDEM_NEW; /* its creator died before storing the task */
-		}
-	}
-	buf_free(&rec);
-	return result;
+	if (rc == TASK_ILLEGAL_MOVE)
+		return http_problem(rs, 409, NULL,
+				    "task '%s' cannot make that move now; nothing changed", id);
+	return app_store_problem(rs, rc, "task", id);
 }
 
 static int answer_existing(struct http_resp *rs, const char *id)
@@ -199,69 +145,81 @@ static int answer_existing(struct http_resp *rs, const char *id)
 
 /* ---- POST /api/v2/tasks ---- */
 
+/* The answer to a create whose Idempotency-Key an earlier request holds. */
+static int answer_claimed(struct http_resp *rs, enum idem_claim r, const char *existing)
+{
+	switch (r) {
+	case IDEM_REPLAY:
+		http_header(rs, "Idempotent-Replayed", "true");
+		return answer_existing(rs, existing);
+	case IDEM_MISMATCH:
+		return http_problem(rs, 422, "Idempotency-Key",
+				    "this Idempotency-Key was used with a different request body");
+	case IDEM_IN_PROGRESS:
+		http_header(rs, "Retry-After", "1");
+		return http_problem(rs, 409, "Idempotency-Key",
+				    "a request with this Idempotency-Key is still being "
+				    "processed; retry");
+	default:
+		return http_problem(rs, 500, NULL, "the state tree could not be written");
+	}
+}
+
+/* Stores the task and answers: at once (202), or when the client asked to wait,
+ * once it ended (200) or the wait is over (202). */
+static int place_and_answer(struct http_req *rq, struct http_resp *rs, struct task *t)
+{
+	struct buf out = BUF_INIT;
+	struct dispatch_send send;
+	int rc = dispatch_place_new(t, &send, &out);
+	int status;
+	int wait = preferred_wait(rq->prefer);
+	if (rc != STORE_OK) {
+		status = task_problem(rs, rc, t->id);
+	} else if (wait > 0) {
+		/* The client asked to wait: send now, then watch the file. */
+		http_header(rs, "Location", "/api/v2/tasks/%s", t->id);
+		dispatch_send(&send);
+		bool done = wait_terminal(t->id, wait, &out);
+		http_header(rs, "Preference-Applied", "wait=%d", wait);
+		status = answer_raw(rs, done ? 200 : 202, &out);
+		app_after(after_drain, NULL);
+	} else {
+		http_header(rs, "Location", "/api/v2/tasks/%s", t->id);
+		status = answer_raw(rs, 202, &out);
+		after_send = send;
+		app_after(after_send_and_drain, NULL);
+	}
+	buf_free(&out);
+	return status;
+}
+
 int api_tasks_create(struct http_req *rq, struct http_resp *rs)
 {
 	struct task t;
 	struct verr e;
 	if (task_from_request(rq->json, &t, &e) < 0)
 		return http_problem(rs, 400, e.field, "%s", e.msg);
-
-	if (rq->idempotency_key) {
-		size_t klen = strlen(rq->idempotency_key);
-		if (klen == 0 || klen > IDEMPOTENCY_KEY_MAX) {
-			task_free(&t);
-			return http_problem(rs, 400, "Idempotency-Key",
-					    "the Idempotency-Key header must be 1 to %d characters",
-					    IDEMPOTENCY_KEY_MAX);
-		}
-		char key_id[65], body_hash[65], existing[TASK_ID_LEN + 1] = "";
-		sha256_hex(rq->idempotency_key, klen, key_id);
-		sha256_hex(rq->body.data, rq->body.len, body_hash);
-		enum idem r = idem_claim(key_id, t.id, body_hash, existing, sizeof existing);
-		if (r != IDEM_NEW) {
-			task_free(&t);
-			if (r == IDEM_REPLAY) {
-				http_header(rs, "Idempotent-Replayed", "true");
-				return answer_existing(rs, existing);
-			}
-			if (r == IDEM_MISMATCH)
-				return http_problem(rs, 422, "Idempotency-Key",
-						    "this Idempotency-Key was used with a different "
-						    "request body");
-			if (r == IDEM_IN_PROGRESS) {
-				http_header(rs, "Retry-After", "1");
-				return http_problem(rs, 409, "Idempotency-Key",
-						    "a request with this Idempotency-Key is still "
-						    "being processed; retry");
-			}
-			return http_problem(rs, 500, NULL, "the state tree could not be written");
-		}
-		t.idempotency_key = strdup(rq->idempotency_key);
-	}
-
-	struct buf out = BUF_INIT;
-	struct dispatch_send send;
-	int rc = dispatch_place_new(&t, &send, &out);
 	int status;
-	if (rc != STORE_OK) {
-		status = app_store_problem(rs, rc, "task", t.id);
-	} else {
-		http_header(rs, "Location", "/api/v2/tasks/%s", t.id);
-		int wait = preferred_wait(rq->prefer);
-		if (wait > 0) {
-			/* The client asked to wait: send now, then watch the file. */
-			dispatch_send(&send);
-			bool done = wait_terminal(t.id, wait, &out);
-			http_header(rs, "Preference-Applied", "wait=%d", wait);
-			status = answer_raw(rs, done ? 200 : 202, &out);
-			app_after(after_drain, NULL);
-		} else {
-			status = answer_raw(rs, 202, &out);
-			after_send = send;
-			app_after(after_send_and_drain, NULL);
-		}
+	const char *key = rq->idempotency_key;
+	char existing[TASK_ID_LEN + 1];
+	enum idem_claim claim = IDEM_NEW;
+	if (key && !idempotency_key_valid(key)) {
+		status = http_problem(rs, 400, "Idempotency-Key",
+				      "the Idempotency-Key header must be 1 to %d characters",
+				      IDEMPOTENCY_KEY_MAX);
+		goto out;
 	}
-	buf_free(&out);
+	if (key)
+		claim = idempotency_claim(key, rq->body.data, rq->body.len, t.id, existing);
+	if (claim != IDEM_NEW) {
+		status = answer_claimed(rs, claim, existing);
+		goto out;
+	}
+	if (key)
+		t.idempotency_key = xstrdup(key);
+	status = place_and_answer(rq, rs, &t);
+out:
 	task_free(&t);
 	return status;
 }
@@ -393,151 +351,49 @@ int api_tasks_list(struct http_req *rq, struct http_resp *rs)
 
 /* ---- DELETE /api/v2/tasks/:id ---- */
 
-#define CANCEL_TERMINAL (STORE_EDIT_BASE + 20)
-
-struct cancel_arg {
-	char queue_key[128];
-	char model[129];
-};
-
-static int cancel_waiting(struct task *t, void *arg)
-{
-	struct cancel_arg *c = arg;
-	if (t->status == TASK_CANCELLED)
-		return STORE_UNCHANGED;
-	if (t->status != TASK_QUEUED && t->status != TASK_PENDING)
-		return CANCEL_TERMINAL;
-	snprintf(c->queue_key, sizeof c->queue_key, "%s", t->queue_key);
-	snprintf(c->model, sizeof c->model, "%s", t->model);
-	t->queue_key[0] = '\0';
-	t->next_attempt_at = 0;
-	task_set_status(t, TASK_CANCELLED, now_ms());
-	task_set_error(t, "cancelled");
-	return STORE_OK;
-}
-
 int api_tasks_cancel(struct http_req *rq, struct http_resp *rs)
 {
 	const char *id = rq->param[0];
 	struct buf out = BUF_INIT;
+	struct task_cancel c;
+	int rc = task_cancel(id, &out, &c);
 	int status;
-	for (int round = 0; round < 3; round++) {
-		yajl_val doc;
-		int rc = task_load_doc(id, &doc);
-		if (rc != STORE_OK) {
-			buf_free(&out);
-			return app_store_problem(rs, rc, "task", id);
-		}
-		struct task t;
-		task_from_doc(doc, &t);
-		enum task_status st = t.status;
-		struct task_attempt *a = task_current_attempt(&t);
-		int attempt = a ? a->n : 0;
-		char server_id[65];
-		snprintf(server_id, sizeof server_id, "%s", a ? a->server_id : "");
-		task_free(&t);
-		yajl_tree_free(doc);
-
-		if (st == TASK_COMPLETED || st == TASK_FAILED) {
-			buf_free(&out);
-			return http_problem(rs, 409, NULL, "task '%s' is already %s", id,
-					    task_status_name(st));
-		}
-		if (st == TASK_PROCESSING) {
-			struct end_request end = {.attempt = attempt, .kind = END_CANCELLED};
-			buf_reset(&out);
-			rc = dispatch_end_attempt(id, &end, &out);
-			if (rc == END_DONE) {
-				snprintf(after_cancel.server_id, sizeof after_cancel.server_id, "%s",
-					 server_id);
-				snprintf(after_cancel.prediction_id,
-					 sizeof after_cancel.prediction_id, "%s-%d", id, attempt);
-				app_after(after_cancel_backend, NULL);
-				log_info("task %s cancelled while running on %s", id, server_id);
-				status = answer_raw(rs, 200, &out);
-				buf_free(&out);
-				return status;
-			}
-			if (rc != END_NOT_CURRENT && rc != END_DUPLICATE) {
-				buf_free(&out);
-				return app_store_problem(rs, rc, "task", id);
-			}
-			continue; /* it moved meanwhile: look again */
-		}
-		struct cancel_arg c = {"", ""};
-		buf_reset(&out);
-		rc = task_update(id, cancel_waiting, &c, &out);
-		if (rc == CANCEL_TERMINAL)
-			continue;
-		if (rc != STORE_OK && rc != STORE_UNCHANGED) {
-			buf_free(&out);
-			return app_store_problem(rs, rc, "task", id);
-		}
-		tindex_queue_remove(c.queue_key);
-		if (rc == STORE_OK) {
-			struct task view = {0};
-			snprintf(view.id, sizeof view.id, "%s", id);
-			view.model = c.model;
-			events_task("cancelled", &view, NULL, 0);
-			log_info("task %s cancelled while queued", id);
-		}
+	if (rc == CANCEL_DONE) {
 		status = answer_raw(rs, 200, &out);
-		buf_free(&out);
-		return status;
+		if (c.was_running) {
+			after_cancel = c;
+			app_after(after_cancel_backend, NULL);
+		}
+	} else if (rc == TASK_ILLEGAL_MOVE) {
+		status = http_problem(rs, 409, NULL, "task '%s' is already %s", id,
+				      task_status_name(c.found));
+	} else if (rc == CANCEL_KEPT_CHANGING) {
+		http_header(rs, "Retry-After", "1");
+		status = http_problem(rs, 503, NULL, "task '%s' kept changing; retry", id);
+	} else {
+		status = app_store_problem(rs, rc, "task", id);
 	}
 	buf_free(&out);
-	http_header(rs, "Retry-After", "1");
-	return http_problem(rs, 503, NULL, "task '%s' kept changing; retry", id);
+	return status;
 }
 
 /* ---- POST|GET /api/v2/tasks/:id/retry ---- */
 
-#define RETRY_REFUSED (STORE_EDIT_BASE + 21)
-
-struct retry_arg {
-	enum task_status was;
-	char model[129];
-};
-
-static int requeue_for_retry(struct task *t, void *arg)
-{
-	struct retry_arg *r = arg;
-	r->was = t->status;
-	snprintf(r->model, sizeof r->model, "%s", t->model);
-	if (t->status != TASK_FAILED && t->status != TASK_CANCELLED)
-		return RETRY_REFUSED;
-	int64_t now = now_ms();
-	task_set_status(t, TASK_QUEUED, now);
-	t->failures = 0; /* a fresh budget of attempts */
-	t->result = NULL;
-	free(t->error);
-	t->error = NULL;
-	t->avoid_server[0] = '\0';
-	t->queued_at = now;
-	t->next_attempt_at = 0;
-	t->deadline = 0;
-	return tindex_queue_add(t->id, t->priority, t->queued_at, t->next_attempt_at, t->queue_key);
-}
-
 int api_tasks_retry(struct http_req *rq, struct http_resp *rs)
 {
-	struct retry_arg r;
+	const char *id = rq->param[0];
 	struct buf out = BUF_INIT;
-	int rc = task_update(rq->param[0], requeue_for_retry, &r, &out);
+	enum task_status found;
+	int rc = task_requeue(id, &out, &found);
 	int status;
-	if (rc == RETRY_REFUSED)
+	if (rc == REQUEUE_NOT_ENDED || rc == TASK_ILLEGAL_MOVE) {
 		status = http_problem(rs, 409, NULL,
 				      "only FAILED or CANCELLED tasks can be retried; this one is %s",
-				      task_status_name(r.was));
-	else if (rc != STORE_OK)
-		status = app_store_problem(rs, rc, "task", rq->param[0]);
-	else {
-		struct task view = {0};
-		snprintf(view.id, sizeof view.id, "%s", rq->param[0]);
-		view.model = r.model;
-		events_task("retried", &view, NULL, 0);
-		log_info("task %s re-queued by request", rq->param[0]);
-		http_header(rs, "Location", "/api/v2/tasks/%s", rq->param[0]);
+				      task_status_name(found));
+	} else if (rc != STORE_OK) {
+		status = app_store_problem(rs, rc, "task", id);
+	} else {
+		http_header(rs, "Location", "/api/v2/tasks/%s", id);
 		status = answer_raw(rs, 202, &out);
 		app_after(after_drain, NULL);
 	}

@@ -7,6 +7,8 @@
 
 #include "model/config.h"
 #include "fs/store.h"
+#include "fs/taskindex.h"
+#include "base/log.h"
 #include "base/util.h"
 
 #define MODEL_MAX_LEN 128
@@ -31,6 +33,82 @@ static const unsigned allowed[TASK_STATUS_COUNT] = {
 	[TASK_CANCELLED] = B(TASK_QUEUED),
 };
 #undef B
+
+/* The one place that says which members the API shows (see task.h). */
+#define M(member, part, name, pub, value) [member] = {part, name, sizeof name - 1, pub, value}
+#define PUBLIC true
+#define PRIVATE false
+static const struct task_member_info members[TASK_MEMBER_COUNT] = {
+	M(TM_ID, TASK_PART_TASK, "id", PUBLIC, TASK_PART_VALUE),
+	M(TM_STATUS, TASK_PART_TASK, "status", PUBLIC, TASK_PART_VALUE),
+	M(TM_REQUEST, TASK_PART_TASK, "request", PUBLIC, TASK_PART_REQUEST),
+	M(TM_REQ_MODEL, TASK_PART_REQUEST, "model", PUBLIC, TASK_PART_VALUE),
+	M(TM_REQ_INPUT, TASK_PART_REQUEST, "input", PUBLIC, TASK_PART_VALUE),
+	M(TM_REQ_PRIORITY, TASK_PART_REQUEST, "priority", PUBLIC, TASK_PART_VALUE),
+	M(TM_REQ_TIMEOUT, TASK_PART_REQUEST, "timeoutSeconds", PUBLIC, TASK_PART_VALUE),
+	M(TM_REQ_MAX_ATTEMPTS, TASK_PART_REQUEST, "maxAttempts", PUBLIC, TASK_PART_VALUE),
+	M(TM_REQ_AFFINITY_KEY, TASK_PART_REQUEST, "affinityKey", PUBLIC, TASK_PART_VALUE),
+	M(TM_REQ_GROUP, TASK_PART_REQUEST, "group", PUBLIC, TASK_PART_VALUE),
+	M(TM_REQ_TAGS, TASK_PART_REQUEST, "tags", PUBLIC, TASK_PART_VALUE),
+	M(TM_RESULT, TASK_PART_TASK, "result", PUBLIC, TASK_PART_VALUE),
+	M(TM_ERROR, TASK_PART_TASK, "error", PUBLIC, TASK_PART_VALUE),
+	M(TM_SERVER_ID, TASK_PART_TASK, "serverId", PUBLIC, TASK_PART_VALUE),
+	M(TM_ATTEMPTS, TASK_PART_TASK, "attempts", PUBLIC, TASK_PART_VALUE),
+	M(TM_FAILURES, TASK_PART_TASK, "failures", PUBLIC, TASK_PART_VALUE),
+	M(TM_CREATED_AT, TASK_PART_TASK, "createdAt", PUBLIC, TASK_PART_VALUE),
+	M(TM_UPDATED_AT, TASK_PART_TASK, "updatedAt", PUBLIC, TASK_PART_VALUE),
+	M(TM_COMPLETED_AT, TASK_PART_TASK, "completedAt", PUBLIC, TASK_PART_VALUE),
+	M(TM_PRIORITY, TASK_PART_TASK, "priority", PUBLIC, TASK_PART_VALUE),
+	M(TM_DEADLINE, TASK_PART_TASK, "deadline", PUBLIC, TASK_PART_VALUE),
+	M(TM_NEXT_ATTEMPT_AT, TASK_PART_TASK, "nextAttemptAt", PUBLIC, TASK_PART_VALUE),
+	M(TM_QUEUED_AT, TASK_PART_TASK, "queuedAt", PUBLIC, TASK_PART_VALUE),
+	M(TM_PROGRESS, TASK_PART_TASK, "progress", PUBLIC, TASK_PART_PROGRESS),
+	M(TM_PROG_STATUS, TASK_PART_PROGRESS, "status", PUBLIC, TASK_PART_VALUE),
+	M(TM_PROG_LOGS, TASK_PART_PROGRESS, "logs", PUBLIC, TASK_PART_VALUE),
+	M(TM_HISTORY, TASK_PART_TASK, "history", PUBLIC, TASK_PART_HISTORY),
+	M(TM_ATT_NUMBER, TASK_PART_ATTEMPT, "attempt", PUBLIC, TASK_PART_VALUE),
+	M(TM_ATT_SERVER_ID, TASK_PART_ATTEMPT, "serverId", PUBLIC, TASK_PART_VALUE),
+	M(TM_ATT_STARTED_AT, TASK_PART_ATTEMPT, "startedAt", PUBLIC, TASK_PART_VALUE),
+	M(TM_ATT_ENDED_AT, TASK_PART_ATTEMPT, "endedAt", PUBLIC, TASK_PART_VALUE),
+	M(TM_ATT_OUTCOME, TASK_PART_ATTEMPT, "outcome", PUBLIC, TASK_PART_VALUE),
+	M(TM_ATT_ERROR, TASK_PART_ATTEMPT, "error", PUBLIC, TASK_PART_VALUE),
+	/* The digest of the attempt's callback secret: a guess at the secret could be
+	 * checked against it offline. */
+	M(TM_ATT_SECRET_HASH, TASK_PART_ATTEMPT, "secretHash", PRIVATE, TASK_PART_VALUE),
+	/* The key is the client's secret of its retries (another client could replay
+	 * it); the server to avoid and the queue entry are placement internals. */
+	M(TM_IDEMPOTENCY_KEY, TASK_PART_TASK, "idempotencyKey", PRIVATE, TASK_PART_VALUE),
+	M(TM_AVOID_SERVER, TASK_PART_TASK, "avoidServer", PRIVATE, TASK_PART_VALUE),
+	M(TM_QUEUE_KEY, TASK_PART_TASK, "queueKey", PRIVATE, TASK_PART_VALUE),
+};
+#undef M
+#undef PUBLIC
+#undef PRIVATE
+
+const struct task_member_info *task_member_info(enum task_member m)
+{
+	return (unsigned)m < TASK_MEMBER_COUNT ? &members[m] : NULL;
+}
+
+const struct task_member_info *task_member_find_from(enum task_part in, const char *key,
+						     size_t len, size_t *hint)
+{
+	size_t i = *hint < TASK_MEMBER_COUNT ? *hint : 0;
+	for (size_t k = 0; k < TASK_MEMBER_COUNT; k++, i = i + 1 < TASK_MEMBER_COUNT ? i + 1 : 0)
+		if (members[i].in == in && members[i].key_len == len &&
+		    memcmp(members[i].key, key, len) == 0) {
+			*hint = i + 1;
+			return &members[i];
+		}
+	return NULL;
+}
+
+const struct task_member_info *task_member_find(enum task_part in, const char *key,
+						size_t len)
+{
+	size_t hint = 0;
+	return task_member_find_from(in, key, len, &hint);
+}
 
 const char *task_status_name(enum task_status s)
 {
@@ -59,8 +137,11 @@ bool task_transition_allowed(enum task_status from, enum task_status to)
 
 bool task_set_status(struct task *t, enum task_status to, int64_t now)
 {
-	if (!task_transition_allowed(t->status, to))
+	if (!task_transition_allowed(t->status, to)) {
+		log_warn("task %s: the move %s -> %s is not allowed; refused", t->id,
+			 task_status_name(t->status), task_status_name(to));
 		return false;
+	}
 	t->status = to;
 	t->updated_at = now;
 	t->completed_at = task_status_terminal(to) ? now : 0;
@@ -221,75 +302,124 @@ void task_from_doc(yajl_val doc, struct task *t)
 	}
 }
 
-static void kint_or_null(struct jgen *g, const char *key, int64_t v)
+/* The generator of one form: the stored one has every member, the public one
+ * only those the table marks public. */
+struct form {
+	struct jgen *g;
+	bool stored;
+};
+
+/* Writes the member's key and returns true when the form has the member; the
+ * caller then writes its value. */
+static bool member(const struct form *f, enum task_member m)
 {
-	jg_key(g, key);
+	if (!f->stored && !members[m].public)
+		return false;
+	jg_key(f->g, members[m].key);
+	return true;
+}
+
+static void put_str(const struct form *f, enum task_member m, const char *v)
+{
+	if (member(f, m))
+		jg_str(f->g, v);
+}
+
+static void put_int(const struct form *f, enum task_member m, int64_t v)
+{
+	if (member(f, m))
+		jg_int(f->g, v);
+}
+
+/* A time or count that is 0 until it happens: null until then. */
+static void put_int_or_null(const struct form *f, enum task_member m, int64_t v)
+{
+	if (!member(f, m))
+		return;
 	if (v)
-		jg_int(g, v);
+		jg_int(f->g, v);
 	else
-		jg_null(g);
+		jg_null(f->g);
+}
+
+static void put_value(const struct form *f, enum task_member m, yajl_val v)
+{
+	if (member(f, m))
+		jg_value(f->g, v);
+}
+
+static void emit_request(const struct task *t, const struct form *f)
+{
+	if (!member(f, TM_REQUEST))
+		return;
+	jg_obj(f->g);
+	put_str(f, TM_REQ_MODEL, t->model);
+	put_value(f, TM_REQ_INPUT, t->input);
+	put_int(f, TM_REQ_PRIORITY, t->priority);
+	put_int(f, TM_REQ_TIMEOUT, t->timeout_s);
+	put_int(f, TM_REQ_MAX_ATTEMPTS, t->max_attempts);
+	put_str(f, TM_REQ_AFFINITY_KEY, t->affinity_key);
+	put_str(f, TM_REQ_GROUP, t->group);
+	if (member(f, TM_REQ_TAGS))
+		strlist_to_json(&t->tags, f->g);
+	jg_obj_end(f->g);
+}
+
+static void emit_progress(const struct task *t, const struct form *f)
+{
+	if (!(t->logs || t->backend_status) || !member(f, TM_PROGRESS))
+		return;
+	jg_obj(f->g);
+	put_str(f, TM_PROG_STATUS, t->backend_status);
+	put_str(f, TM_PROG_LOGS, t->logs);
+	jg_obj_end(f->g);
+}
+
+static void emit_history(const struct task *t, const struct form *f)
+{
+	if (!member(f, TM_HISTORY))
+		return;
+	jg_arr(f->g);
+	int first = t->nhistory > HISTORY_MAX ? t->nhistory - HISTORY_MAX : 0;
+	for (int i = first; i < t->nhistory; i++) {
+		const struct task_attempt *a = &t->history[i];
+		jg_obj(f->g);
+		put_int(f, TM_ATT_NUMBER, a->n);
+		put_str(f, TM_ATT_SERVER_ID, a->server_id);
+		put_int(f, TM_ATT_STARTED_AT, a->started_at);
+		put_int_or_null(f, TM_ATT_ENDED_AT, a->ended_at);
+		put_str(f, TM_ATT_OUTCOME, a->outcome[0] ? a->outcome : NULL);
+		put_str(f, TM_ATT_ERROR, a->error);
+		put_str(f, TM_ATT_SECRET_HASH, a->secret_hash);
+		jg_obj_end(f->g);
+	}
+	jg_arr_end(f->g);
 }
 
 static void emit(const struct task *t, struct jgen *g, bool stored)
 {
+	const struct form f = {g, stored};
 	jg_obj(g);
-	jg_kstr(g, "id", t->id);
-	jg_kstr(g, "status", task_status_name(t->status));
-	jg_key(g, "request");
-	jg_obj(g);
-	jg_kstr(g, "model", t->model);
-	jg_key(g, "input");
-	jg_value(g, t->input);
-	jg_kint(g, "priority", t->priority);
-	jg_kint(g, "timeoutSeconds", t->timeout_s);
-	jg_kint(g, "maxAttempts", t->max_attempts);
-	jg_kstr(g, "affinityKey", t->affinity_key);
-	jg_kstr(g, "group", t->group);
-	jg_key(g, "tags");
-	strlist_to_json(&t->tags, g);
-	jg_obj_end(g);
-	jg_key(g, "result");
-	jg_value(g, t->result);
-	jg_kstr(g, "error", t->error);
-	jg_kstr(g, "serverId", t->server_id[0] ? t->server_id : NULL);
-	jg_kint(g, "attempts", t->attempts);
-	jg_kint(g, "failures", t->failures);
-	jg_kint(g, "createdAt", t->created_at);
-	jg_kint(g, "updatedAt", t->updated_at);
-	kint_or_null(g, "completedAt", t->completed_at);
-	jg_kint(g, "priority", t->priority);
-	kint_or_null(g, "deadline", t->deadline);
-	kint_or_null(g, "nextAttemptAt", t->next_attempt_at);
-	jg_kint(g, "queuedAt", t->queued_at);
-	if (t->logs || t->backend_status) {
-		jg_key(g, "progress");
-		jg_obj(g);
-		jg_kstr(g, "status", t->backend_status);
-		jg_kstr(g, "logs", t->logs);
-		jg_obj_end(g);
-	}
-	jg_key(g, "history");
-	jg_arr(g);
-	int first = t->nhistory > HISTORY_MAX ? t->nhistory - HISTORY_MAX : 0;
-	for (int i = first; i < t->nhistory; i++) {
-		const struct task_attempt *a = &t->history[i];
-		jg_obj(g);
-		jg_kint(g, "attempt", a->n);
-		jg_kstr(g, "serverId", a->server_id);
-		jg_kint(g, "startedAt", a->started_at);
-		kint_or_null(g, "endedAt", a->ended_at);
-		jg_kstr(g, "outcome", a->outcome[0] ? a->outcome : NULL);
-		jg_kstr(g, "error", a->error);
-		if (stored)
-			jg_kstr(g, "secretHash", a->secret_hash);
-		jg_obj_end(g);
-	}
-	jg_arr_end(g);
-	if (stored) {
-		jg_kstr(g, "idempotencyKey", t->idempotency_key);
-		jg_kstr(g, "avoidServer", t->avoid_server);
-		jg_kstr(g, "queueKey", t->queue_key);
-	}
+	put_str(&f, TM_ID, t->id);
+	put_str(&f, TM_STATUS, task_status_name(t->status));
+	emit_request(t, &f);
+	put_value(&f, TM_RESULT, t->result);
+	put_str(&f, TM_ERROR, t->error);
+	put_str(&f, TM_SERVER_ID, t->server_id[0] ? t->server_id : NULL);
+	put_int(&f, TM_ATTEMPTS, t->attempts);
+	put_int(&f, TM_FAILURES, t->failures);
+	put_int(&f, TM_CREATED_AT, t->created_at);
+	put_int(&f, TM_UPDATED_AT, t->updated_at);
+	put_int_or_null(&f, TM_COMPLETED_AT, t->completed_at);
+	put_int(&f, TM_PRIORITY, t->priority);
+	put_int_or_null(&f, TM_DEADLINE, t->deadline);
+	put_int_or_null(&f, TM_NEXT_ATTEMPT_AT, t->next_attempt_at);
+	put_int(&f, TM_QUEUED_AT, t->queued_at);
+	emit_progress(t, &f);
+	emit_history(t, &f);
+	put_str(&f, TM_IDEMPOTENCY_KEY, t->idempotency_key);
+	put_str(&f, TM_AVOID_SERVER, t->avoid_server);
+	put_str(&f, TM_QUEUE_KEY, t->queue_key);
 	jg_obj_end(g);
 }
 
@@ -409,4 +539,14 @@ int task_update(const char *id, task_edit_fn *fn, void *arg, struct buf *public_
 {
 	struct edit_ctx c = {fn, arg, public_json};
 	return store_update("tasks", id, 0, task_edit, &c);
+}
+
+_Static_assert(TASK_ID_LEN == TINDEX_ID_LEN, "task ids are the index's ids");
+_Static_assert(sizeof(((struct task *)0)->queue_key) == TINDEX_KEY_MAX,
+	       "a task keeps its queue entry's whole name");
+
+int task_queue_entry_add(struct task *t)
+{
+	return tindex_queue_add(t->id, t->priority, t->queued_at, t->next_attempt_at,
+				t->queue_key);
 }

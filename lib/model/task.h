@@ -11,12 +11,14 @@
 #define TASKGATE_TASK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/buf.h"
 #include "base/json.h"
 #include "base/strlist.h"
 #include "base/verr.h"
+#include "fs/store.h"
 
 enum task_status {
 	TASK_PENDING = 0,
@@ -69,12 +71,93 @@ struct task {
 	int nhistory;
 };
 
+/* The edit code of a move the transition table refuses: nothing is written, and an
+ * API request answers 409. Distinct from every other STORE_EDIT_BASE code. */
+#define TASK_ILLEGAL_MOVE (STORE_EDIT_BASE + 50)
+
+/* The stored document's members, one entry each in task.c's table, which says
+ * under which object the member sits, its key, whether the API may show it, and
+ * what its value holds. task_to_doc and task_to_public write keys only through
+ * the table, and taskview copies only the members the table marks public, so a
+ * member's visibility is decided in one place; test_taskview fails when the
+ * stored form has a member the table lacks. */
+enum task_part {
+	TASK_PART_VALUE,   /* any JSON value, copied as it is (input, result, ...) */
+	TASK_PART_TASK,	   /* the task object itself */
+	TASK_PART_REQUEST, /* the "request" object */
+	TASK_PART_PROGRESS, /* the "progress" object */
+	TASK_PART_HISTORY, /* the "history" array (of attempt objects) */
+	TASK_PART_ATTEMPT, /* one element of "history" */
+};
+
+enum task_member {
+	TM_ID,
+	TM_STATUS,
+	TM_REQUEST,
+	TM_REQ_MODEL,
+	TM_REQ_INPUT,
+	TM_REQ_PRIORITY,
+	TM_REQ_TIMEOUT,
+	TM_REQ_MAX_ATTEMPTS,
+	TM_REQ_AFFINITY_KEY,
+	TM_REQ_GROUP,
+	TM_REQ_TAGS,
+	TM_RESULT,
+	TM_ERROR,
+	TM_SERVER_ID,
+	TM_ATTEMPTS,
+	TM_FAILURES,
+	TM_CREATED_AT,
+	TM_UPDATED_AT,
+	TM_COMPLETED_AT,
+	TM_PRIORITY,
+	TM_DEADLINE,
+	TM_NEXT_ATTEMPT_AT,
+	TM_QUEUED_AT,
+	TM_PROGRESS,
+	TM_PROG_STATUS,
+	TM_PROG_LOGS,
+	TM_HISTORY,
+	TM_ATT_NUMBER,
+	TM_ATT_SERVER_ID,
+	TM_ATT_STARTED_AT,
+	TM_ATT_ENDED_AT,
+	TM_ATT_OUTCOME,
+	TM_ATT_ERROR,
+	TM_ATT_SECRET_HASH,
+	TM_IDEMPOTENCY_KEY,
+	TM_AVOID_SERVER,
+	TM_QUEUE_KEY,
+	TASK_MEMBER_COUNT
+};
+
+struct task_member_info {
+	enum task_part in;    /* the object the member belongs to */
+	const char *key;
+	size_t key_len;	      /* strlen(key): GET compares it for every key it copies */
+	bool public;	      /* shown by the API; false: only the store sees it */
+	enum task_part holds; /* what its value is */
+};
+
+const struct task_member_info *task_member_info(enum task_member m);
+/* The member of part `in` named by the len bytes at key, or NULL if there is none. */
+const struct task_member_info *task_member_find(enum task_part in, const char *key,
+						size_t len);
+/* The same, searching from *hint (0 at first) and leaving it just past the match:
+ * task_to_doc writes the members in table order, so a reader of a stored document
+ * finds each member at the first look. */
+const struct task_member_info *task_member_find_from(enum task_part in, const char *key,
+						     size_t len, size_t *hint);
+
 const char *task_status_name(enum task_status s);
 int task_status_from_name(const char *name); /* -1 if unknown */
 bool task_status_terminal(enum task_status s);
 bool task_transition_allowed(enum task_status from, enum task_status to);
-/* Moves to `to` and stamps times; false (and no change) if the move is illegal. */
-bool task_set_status(struct task *t, enum task_status to, int64_t now);
+/* Moves to `to` and stamps times. An illegal move is a bug of the caller: it is
+ * logged, t is left as it was, and false is returned; an edit then returns
+ * TASK_ILLEGAL_MOVE so nothing is written. */
+bool task_set_status(struct task *t, enum task_status to, int64_t now)
+	__attribute__((warn_unused_result));
 
 /* Validates a POST /api/v2/tasks body. t->input borrows from body. */
 int task_from_request(yajl_val body, struct task *t, struct verr *e);
@@ -93,6 +176,10 @@ struct task_attempt *task_add_attempt(struct task *t, const char *server_id, int
 void task_set_error(struct task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Keeps only the last TASK_LOG_TAIL bytes (on a UTF-8 boundary). */
 void task_set_logs(struct task *t, const char *logs);
+
+/* Writes t's entry in queue/ (by priority, queuedAt and nextAttemptAt) and sets
+ * t->queue_key to its name. 0 or a STORE_ code. */
+int task_queue_entry_add(struct task *t);
 
 /* Loads tasks/<id>. */
 int task_load_doc(const char *id, yajl_val *doc);

@@ -3,9 +3,16 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
-/* Members the store keeps for itself: depth-1 keys of the task object, and
- * "secretHash" inside the attempt objects of "history" (depth 3). */
-static const char *const private_top[] = {"idempotencyKey", "avoidServer", "queueKey"};
+#include "model/task.h"
+
+/* Which members are copied is task.c's table: a key is copied when the table
+ * lists it as a public member of the object it is in, and its value then as a
+ * whole, except the structured parts (request, progress, history and its
+ * attempts), whose keys are checked in turn. A member the table does not list is
+ * left out, so the view can only ever show less than task_to_public, never more. */
+
+/* The structured parts sit at depths 1 to 3; anything deeper is inside a value. */
+#define PARTS_DEPTH 4
 
 struct view {
 	struct jgen *out;
@@ -13,23 +20,33 @@ struct view {
 	int skipping;	/* > 0: inside a private value's containers */
 	bool skip_next; /* the next value belongs to a private key */
 	bool started;	/* the document's first token was seen */
-	bool in_history;
+	enum task_part next_part; /* what the value of the key just copied holds */
+	size_t hint;		  /* where the member table is searched from next */
+	enum task_part part[PARTS_DEPTH]; /* what each open container is */
 };
 
-static bool key_is(const unsigned char *key, size_t len, const char *name)
+static enum task_part current_part(const struct view *v)
 {
-	return strlen(name) == len && memcmp(key, name, len) == 0;
+	return v->depth < PARTS_DEPTH ? v->part[v->depth] : TASK_PART_VALUE;
 }
 
-static bool key_is_private(const struct view *v, const unsigned char *key, size_t len)
+/* The part a container opened now is: the task at the top, an attempt inside
+ * history, what the table says for a member's value, else an opaque value. */
+static enum task_part opened_part(struct view *v, bool map)
 {
-	if (v->depth == 1) {
-		for (size_t i = 0; i < sizeof private_top / sizeof private_top[0]; i++)
-			if (key_is(key, len, private_top[i]))
-				return true;
-		return false;
-	}
-	return v->depth == 3 && v->in_history && key_is(key, len, "secretHash");
+	if (v->depth == 0)
+		return map ? TASK_PART_TASK : TASK_PART_VALUE;
+	enum task_part parent = current_part(v);
+	if (parent == TASK_PART_HISTORY)
+		return map ? TASK_PART_ATTEMPT : TASK_PART_VALUE;
+	if (parent == TASK_PART_VALUE)
+		return TASK_PART_VALUE;
+	enum task_part p = v->next_part;
+	v->next_part = TASK_PART_VALUE;
+	/* A shape the table does not describe is copied as an opaque value. */
+	if ((p == TASK_PART_HISTORY) == map)
+		return TASK_PART_VALUE;
+	return p;
 }
 
 /* A scalar: dropped when it is (inside) a private value. Returns whether to emit. */
@@ -100,11 +117,14 @@ static int on_open(struct view *v, bool map)
 		v->skipping++;
 		return 1;
 	}
+	enum task_part p = opened_part(v, map);
 	if (map)
 		jg_obj(v->out);
 	else
 		jg_arr(v->out);
 	v->depth++;
+	if (v->depth < PARTS_DEPTH)
+		v->part[v->depth] = p;
 	return v->out->err == 0;
 }
 
@@ -119,8 +139,6 @@ static int on_close(struct view *v, bool map)
 	else
 		jg_arr_end(v->out);
 	v->depth--;
-	if (v->depth == 1)
-		v->in_history = false;
 	return v->out->err == 0;
 }
 
@@ -149,12 +167,16 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len)
 	struct view *v = ctx;
 	if (v->skipping)
 		return 1;
-	if (key_is_private(v, key, len)) {
-		v->skip_next = true;
-		return 1;
+	enum task_part in = current_part(v);
+	if (in != TASK_PART_VALUE) {
+		const struct task_member_info *m = task_member_find_from(in, (const char *)key, len,
+									 &v->hint);
+		if (!m || !m->public) {
+			v->skip_next = true;
+			return 1;
+		}
+		v->next_part = m->holds;
 	}
-	if (v->depth == 1)
-		v->in_history = key_is(key, len, "history");
 	jg_strn(v->out, (const char *)key, len);
 	return v->out->err == 0;
 }

@@ -2,11 +2,10 @@
  *
  * GET /api/v2/tasks/:id is the hottest read. Building a yajl tree, then a struct
  * task, then generating the API form from it cost most of that request; here one
- * streaming yajl pass copies the stored document to the generator and leaves out
- * the members only the store may see (callback secret digests, the idempotency
- * key, the queue entry, the server to avoid). The stored form is task_to_doc's
- * output, so the copy equals task_to_public's (tests/unit/test_taskview.c holds
- * them to the same bytes). */
+ * streaming yajl pass copies the stored document to the generator, keeping only
+ * the members task.c's member table marks public (the same table task_to_public
+ * writes by). The stored form is task_to_doc's output, so the copy equals
+ * task_to_public's (tests/unit/test_taskview.c holds them to the same bytes). */
 #ifndef TASKGATE_TASKVIEW_H
 #define TASKGATE_TASKVIEW_H
 

@@ -172,8 +172,9 @@ static int claim_edit(struct task *t, void *arg)
 	if (c->queue_key && strcmp(t->queue_key, c->queue_key) != 0)
 		return CLAIM_REFUSED; /* re-queued under another key meanwhile */
 	int64_t now = now_ms();
+	if (!task_set_status(t, TASK_PROCESSING, now))
+		return TASK_ILLEGAL_MOVE;
 	arm_attempt(t, c, now);
-	task_set_status(t, TASK_PROCESSING, now);
 	return STORE_OK;
 }
 
@@ -203,12 +204,14 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 	if (rc == STORE_OK && chosen >= 0) {
 		struct claim_arg c = {.server_id = snap.v[chosen].id};
 		rc = tindex_active_add(t->id);
-		arm_attempt(t, &c, now);
-		task_set_status(t, TASK_PROCESSING, now);
-		fill_send(send, t->id, c.server_id, &c);
+		if (rc == STORE_OK && !task_set_status(t, TASK_PROCESSING, now))
+			rc = TASK_ILLEGAL_MOVE;
+		if (rc == STORE_OK) {
+			arm_attempt(t, &c, now);
+			fill_send(send, t->id, c.server_id, &c);
+		}
 	} else if (rc == STORE_OK) {
-		task_set_status(t, TASK_QUEUED, now);
-		rc = tindex_queue_add(t->id, t->priority, t->queued_at, t->next_attempt_at, t->queue_key);
+		rc = task_set_status(t, TASK_QUEUED, now) ? task_queue_entry_add(t) : TASK_ILLEGAL_MOVE;
 	}
 	if (rc == STORE_OK) {
 		jg_init(&g);
@@ -291,7 +294,8 @@ static int requeue_or_fail(struct task *t, const struct end_request *r, int64_t 
 	if (counts)
 		t->failures++;
 	if (counts && t->failures >= t->max_attempts) {
-		task_set_status(t, TASK_FAILED, now);
+		if (!task_set_status(t, TASK_FAILED, now))
+			return TASK_ILLEGAL_MOVE;
 		task_set_error(t, "gave up after %d failed attempt%s: %s", t->failures,
 			       t->failures == 1 ? "" : "s", r->error ? r->error : "unknown error");
 		return STORE_OK;
@@ -311,8 +315,10 @@ static int requeue_or_fail(struct task *t, const struct end_request *r, int64_t 
 	t->next_attempt_at = now + delay;
 	t->queued_at = now;
 	t->deadline = 0;
-	task_set_status(t, TASK_QUEUED, now);
-	return tindex_queue_add(t->id, t->priority, t->queued_at, t->next_attempt_at, t->queue_key);
+	/* The move first: a refused one must not leave a queue entry behind. */
+	if (!task_set_status(t, TASK_QUEUED, now))
+		return TASK_ILLEGAL_MOVE;
+	return task_queue_entry_add(t);
 }
 
 static int end_edit(struct task *t, void *arg)
@@ -350,7 +356,8 @@ static int end_edit(struct task *t, void *arg)
 		rc = requeue_or_fail(t, r, now);
 		break;
 	default:
-		task_set_status(t, terminal_of(r->kind), now);
+		if (!task_set_status(t, terminal_of(r->kind), now))
+			return TASK_ILLEGAL_MOVE;
 		t->result = r->result;
 		if (r->error)
 			task_set_error(t, "%s", r->error);
@@ -465,35 +472,48 @@ static bool another_server_fits(const struct task *t, const char *except_id)
 	return found;
 }
 
-bool dispatch_send(const struct dispatch_send *send)
-{
-	if (!send->attempt)
-		return false;
+/* An attempt about to be sent: its task and server, loaded. */
+struct sending {
+	yajl_val doc;
+	struct task t; /* input borrowed from doc */
 	struct server srv;
-	yajl_val doc = NULL;
-	struct task t;
-	bool ended = false;
-	struct end_request end = {.attempt = send->attempt};
-	char why[320];
+	bool has_server;
+};
 
-	if (task_load_doc(send->task_id, &doc) != STORE_OK)
-		return false;
-	task_from_doc(doc, &t);
-	struct task_attempt *a = task_current_attempt(&t);
-	if (t.status != TASK_PROCESSING || !a || a->n != send->attempt) {
-		task_free(&t);
-		yajl_tree_free(doc);
-		return false; /* cancelled or ended before we got to send it */
-	}
-	if (server_load(send->server_id, &srv) != STORE_OK) {
-		end.kind = END_ERROR;
-		end.error = "the server was unregistered before the task was sent";
-		ended = dispatch_end_attempt(send->task_id, &end, NULL) == END_DONE;
-		task_free(&t);
-		yajl_tree_free(doc);
-		return ended;
-	}
+enum sending_state { SEND_GO, SEND_GONE, SEND_NO_SERVER };
 
+/* Loads what the send needs. SEND_GONE (nothing held) when the attempt was
+ * cancelled or ended before it got sent; SEND_NO_SERVER when its server was
+ * unregistered meanwhile. */
+static enum sending_state sending_load(const struct dispatch_send *send, struct sending *s)
+{
+	memset(s, 0, sizeof *s);
+	if (task_load_doc(send->task_id, &s->doc) != STORE_OK)
+		return SEND_GONE;
+	task_from_doc(s->doc, &s->t);
+	struct task_attempt *a = task_current_attempt(&s->t);
+	if (s->t.status != TASK_PROCESSING || !a || a->n != send->attempt) {
+		task_free(&s->t);
+		yajl_tree_free(s->doc);
+		return SEND_GONE;
+	}
+	s->has_server = server_load(send->server_id, &s->srv) == STORE_OK;
+	return s->has_server ? SEND_GO : SEND_NO_SERVER;
+}
+
+static void sending_free(struct sending *s)
+{
+	if (s->has_server)
+		server_free(&s->srv);
+	task_free(&s->t);
+	yajl_tree_free(s->doc);
+}
+
+/* Sends the attempt to its backend; the request carries the attempt's callback
+ * URL (with its secret). */
+static void call_backend(const struct dispatch_send *send, const struct sending *s,
+			 struct backend_reply *reply)
+{
 	struct buf cb = BUF_INIT;
 	char prediction_id[64];
 	snprintf(prediction_id, sizeof prediction_id, "%s-%d", send->task_id, send->attempt);
@@ -501,79 +521,118 @@ bool dispatch_send(const struct dispatch_send *send)
 	struct backend_call call = {
 		.task_id = send->task_id,
 		.prediction_id = prediction_id,
-		.model = t.model,
-		.input = t.input,
+		.model = s->t.model,
+		.input = s->t.input,
 		.callback_url = buf_str(&cb),
-		.timeout_ms = (long)t.timeout_s * 1000,
+		.timeout_ms = (long)s->t.timeout_s * 1000,
 		.cog_events = cog_events(),
 	};
 	/* What we tell a backend must rest on state that survives a crash: a task it
 	 * runs is one our tree records as running there. */
-	struct backend_reply reply = {.outcome = BACKEND_ERROR};
 	if (journal_commit() < 0)
-		snprintf(reply.error, sizeof reply.error, "the state tree could not be made durable");
+		snprintf(reply->error, sizeof reply->error, "the state tree could not be made durable");
 	else
-		backend_dispatch(&srv, &call, &reply);
+		backend_dispatch(&s->srv, &call, reply);
+	buf_free(&cb);
+}
 
-	yajl_val result = NULL;
+/* The server's health learns from the answers that say something about it; all
+ * but an acceptance are logged. */
+static void note_reply(const struct dispatch_send *send, const struct server *srv,
+		       const struct backend_reply *reply)
+{
+	if (reply->outcome == BACKEND_ERROR || reply->outcome == BACKEND_ACCEPTED ||
+	    reply->outcome == BACKEND_DONE || reply->outcome == BACKEND_REJECTED)
+		health_record_passive(srv->id, reply->outcome != BACKEND_ERROR, reply->elapsed_ms);
+	if (reply->outcome != BACKEND_ACCEPTED)
+		log_info("task %s attempt %d on %s: %s%s%s", send->task_id, send->attempt, srv->id,
+			 backend_outcome_name(reply->outcome), reply->error[0] ? ": " : "",
+			 reply->error);
+}
+
+/* How an attempt ends, with the storage its end_request points into. */
+struct ending {
+	struct end_request req;
+	yajl_val result; /* owned */
+	char why[320];
+};
+
+/* What the backend's answer means for the attempt: false when it goes on (the
+ * result comes by callback), else true with e->req filled. e->req may point into
+ * reply, which must outlive it. */
+static bool end_of_reply(const struct backend_reply *reply, const struct sending *s,
+			 struct ending *e)
+{
 	struct buf perr = BUF_INIT;
-	switch (reply.outcome) {
+	switch (reply->outcome) {
 	case BACKEND_ACCEPTED:
-		break;
+		return false;
 	case BACKEND_DONE:
-		result = sync_result(&reply.body, &perr);
-		if (result) {
-			end.kind = END_SUCCEEDED;
-			end.result = result;
+		e->result = sync_result(&reply->body, &perr);
+		if (e->result) {
+			e->req.kind = END_SUCCEEDED;
+			e->req.result = e->result;
 		} else {
-			end.kind = END_ERROR;
-			snprintf(why, sizeof why, "the backend's answer is not JSON: %s",
+			e->req.kind = END_ERROR;
+			snprintf(e->why, sizeof e->why, "the backend's answer is not JSON: %s",
 				 buf_str(&perr));
-			end.error = why;
+			e->req.error = e->why;
 		}
-		ended = true;
-		break;
+		buf_free(&perr);
+		return true;
 	case BACKEND_FAILED:
 	case BACKEND_REJECTED:
-		end.kind = END_REJECTED;
-		end.error = reply.error;
-		ended = true;
-		break;
+		e->req.kind = END_REJECTED;
+		e->req.error = reply->error;
+		return true;
 	case BACKEND_BUSY:
 	case BACKEND_STARTING:
-		end.kind = END_BUSY;
-		end.error = reply.error;
+		e->req.kind = END_BUSY;
+		e->req.error = reply->error;
 		/* Capacity, not failure: due at once when another server can take the
 		 * task (the retry avoids this one), else after Retry-After or a second. */
-		end.delay_ms = another_server_fits(&t, srv.id)
-				       ? 0
-				       : (reply.retry_after_s > 0 ? reply.retry_after_s * 1000 : 1000);
-		ended = true;
-		break;
+		e->req.delay_ms = another_server_fits(&s->t, s->srv.id)
+					  ? 0
+					  : (reply->retry_after_s > 0 ? reply->retry_after_s * 1000
+								      : 1000);
+		return true;
 	case BACKEND_ERROR:
-		end.kind = END_ERROR;
-		snprintf(why, sizeof why, "dispatch to %s failed: %s", srv.id, reply.error);
-		end.error = why;
-		ended = true;
-		break;
+		e->req.kind = END_ERROR;
+		snprintf(e->why, sizeof e->why, "dispatch to %s failed: %s", s->srv.id,
+			 reply->error);
+		e->req.error = e->why;
+		return true;
 	}
-	if (reply.outcome == BACKEND_ERROR || reply.outcome == BACKEND_ACCEPTED ||
-	    reply.outcome == BACKEND_DONE || reply.outcome == BACKEND_REJECTED)
-		health_record_passive(srv.id, reply.outcome != BACKEND_ERROR, reply.elapsed_ms);
-	if (reply.outcome != BACKEND_ACCEPTED)
-		log_info("task %s attempt %d on %s: %s%s%s", send->task_id, send->attempt, srv.id,
-			 backend_outcome_name(reply.outcome), reply.error[0] ? ": " : "",
-			 reply.error);
+	return false;
+}
+
+bool dispatch_send(const struct dispatch_send *send)
+{
+	if (!send->attempt)
+		return false;
+	struct sending s;
+	enum sending_state state = sending_load(send, &s);
+	if (state == SEND_GONE)
+		return false; /* cancelled or ended before we got to send it */
+	struct ending e = {.req = {.attempt = send->attempt}};
+	struct backend_reply reply;
+	memset(&reply, 0, sizeof reply);
+	bool ended;
+	if (state == SEND_NO_SERVER) {
+		e.req.kind = END_ERROR;
+		e.req.error = "the server was unregistered before the task was sent";
+		ended = true;
+	} else {
+		call_backend(send, &s, &reply);
+		note_reply(send, &s.srv, &reply);
+		ended = end_of_reply(&reply, &s, &e);
+	}
 	if (ended)
-		ended = dispatch_end_attempt(send->task_id, &end, NULL) == END_DONE;
-	if (result)
-		yajl_tree_free(result);
-	buf_free(&perr);
+		ended = dispatch_end_attempt(send->task_id, &e.req, NULL) == END_DONE;
+	if (e.result)
+		yajl_tree_free(e.result);
 	buf_free(&reply.body);
-	buf_free(&cb);
-	server_free(&srv);
-	task_free(&t);
-	yajl_tree_free(doc);
+	sending_free(&s);
 	return ended;
 }
 

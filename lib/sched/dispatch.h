@@ -17,6 +17,7 @@
 
 #include "base/buf.h"
 #include "base/json.h"
+#include "fs/store.h"
 #include "model/task.h"
 
 /* An attempt that has a reserved slot and must now be sent to its backend. The
@@ -63,15 +64,18 @@ struct end_request {
 	int delay_ms;		/* re-queue delay hint for END_BUSY (Retry-After) */
 };
 
+/* Above the store's codes (and apart from every edit code), so that a store error
+ * such as STORE_NOENT can never be read as one of these. */
 enum end_result {
-	END_DONE = 0,	   /* the attempt ended now; the slot was released */
-	END_NOT_CURRENT,   /* the attempt is not the task's running one (changed nothing) */
-	END_DUPLICATE,	   /* the same terminal outcome was already recorded */
+	END_DONE = STORE_EDIT_BASE + 60, /* the attempt ended now; the slot was released */
+	END_NOT_CURRENT, /* the attempt is not the task's running one (changed nothing) */
+	END_DUPLICATE,	 /* the same terminal outcome was already recorded */
 };
 
 /* Ends an attempt under the task's lock, then releases its slot. Returns an
- * end_result, or a STORE_ error (NOENT, BUSY, IO). public_json (may be NULL)
- * receives the task after the change. */
+ * end_result, TASK_ILLEGAL_MOVE (a bug, logged; nothing written), or a STORE_
+ * error (NOENT when the task is gone, BUSY, IO, CORRUPT). public_json (may be
+ * NULL) receives the task after the change. */
 int dispatch_end_attempt(const char *task_id, const struct end_request *req,
 			 struct buf *public_json);
 

@@ -1,6 +1,9 @@
-/* Unit tests for lib/taskview.c: the streamed public form of a stored task equals
+/* Unit tests for lib/model/taskview.c and the member table in lib/model/task.c:
+ * every member of the stored form is in the table (and every table entry is in
+ * the stored form), the streamed public form of a stored task equals
  * task_to_public's output byte for byte, keeps request data whose keys look like
- * private members, never shows a private member, and refuses damaged text. */
+ * private members, never shows a private member or one the table lacks, and
+ * refuses damaged text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,12 +117,109 @@ static void test_equals_task_to_public(void **state)
 	yajl_tree_free(result);
 }
 
+/* Walks a stored object by the table, marking the members seen; fails on a
+ * member the table lacks. */
+static void check_members(yajl_val obj, enum task_part in, bool *seen, const char *where)
+{
+	for (size_t i = 0; i < obj->u.object.len; i++) {
+		const char *key = obj->u.object.keys[i];
+		yajl_val v = obj->u.object.values[i];
+		const struct task_member_info *m = task_member_find(in, key, strlen(key));
+		if (!m)
+			fail_msg("the stored form has %s.%s, which task.c's member table lacks: "
+				 "add it there, saying whether the API may show it",
+				 where, key);
+		seen[m - task_member_info(TM_ID)] = true;
+		if (m->holds == TASK_PART_REQUEST || m->holds == TASK_PART_PROGRESS) {
+			assert_true(YAJL_IS_OBJECT(v));
+			check_members(v, m->holds, seen, key);
+		} else if (m->holds == TASK_PART_HISTORY) {
+			assert_true(YAJL_IS_ARRAY(v));
+			for (size_t k = 0; k < v->u.array.len; k++)
+				check_members(v->u.array.values[k], TASK_PART_ATTEMPT, seen,
+					      "history[]");
+		}
+	}
+}
+
+static void test_every_stored_member_is_in_the_table(void **state)
+{
+	(void)state;
+	struct task t;
+	yajl_val input, result;
+	sample_task(&t, &input, &result);
+	struct buf stored = BUF_INIT;
+	render(&t, true, &stored);
+	yajl_val doc = parse(buf_str(&stored));
+	bool seen[TASK_MEMBER_COUNT] = {false};
+	check_members(doc, TASK_PART_TASK, seen, "task");
+	/* ... and the table names nothing the store no longer writes (the sample
+	 * sets every member). */
+	for (int m = 0; m < TASK_MEMBER_COUNT; m++)
+		if (!seen[m])
+			fail_msg("the table's member '%s' is not in the stored form",
+				 task_member_info((enum task_member)m)->key);
+	yajl_tree_free(doc);
+	buf_free(&stored);
+	task_free(&t);
+	yajl_tree_free(input);
+	yajl_tree_free(result);
+}
+
+/* Whatever the table marks private is in neither public form. */
+static void test_private_members_are_in_no_public_form(void **state)
+{
+	(void)state;
+	struct task t;
+	yajl_val input, result;
+	sample_task(&t, &input, &result);
+	struct buf stored = BUF_INIT, pub = BUF_INIT, view = BUF_INIT;
+	render(&t, true, &stored);
+	render(&t, false, &pub);
+	struct jgen g;
+	jg_init(&g);
+	assert_int_equal(taskview_public(stored.data, stored.len, &g), 0);
+	assert_int_equal(jg_finish(&g, &view), 0);
+	jg_free(&g);
+	int privates = 0;
+	for (int m = 0; m < TASK_MEMBER_COUNT; m++) {
+		const struct task_member_info *mi = task_member_info((enum task_member)m);
+		if (mi->public)
+			continue;
+		privates++;
+		char quoted[80];
+		snprintf(quoted, sizeof quoted, "\"%s\":", mi->key);
+		const char *in_stored = strstr(buf_str(&stored), quoted);
+		assert_non_null(in_stored);
+		/* The sample's input uses some private names as its own keys: look
+		 * only past the request. */
+		const char *after_req = strstr(buf_str(&pub), "\"result\":");
+		assert_non_null(after_req);
+		if (strstr(after_req, quoted))
+			fail_msg("task_to_public shows the private member '%s'", mi->key);
+		after_req = strstr(buf_str(&view), "\"result\":");
+		assert_non_null(after_req);
+		if (strstr(after_req, quoted))
+			fail_msg("taskview shows the private member '%s'", mi->key);
+	}
+	assert_true(privates >= 4);
+	assert_null(task_member_find(TASK_PART_TASK, "nosuch", 6));
+	assert_null(task_member_info(TASK_MEMBER_COUNT));
+	buf_free(&stored);
+	buf_free(&pub);
+	buf_free(&view);
+	task_free(&t);
+	yajl_tree_free(input);
+	yajl_tree_free(result);
+}
+
 static void test_private_containers_are_skipped_whole(void **state)
 {
 	(void)state;
 	const char *doc = "{\"id\":\"x\",\"queueKey\":{\"a\":[1,{\"b\":2}]},\"history\":[{"
 			  "\"attempt\":1,\"secretHash\":[\"s\",{\"t\":1}],\"outcome\":null}],"
-			  "\"avoidServer\":\"s1\",\"n\":1.50}";
+			  "\"avoidServer\":\"s1\",\"attempts\":1.50,\"notInTheTable\":{\"x\":1},"
+			  "\"request\":{\"input\":{\"queueKey\":1},\"secret\":2}}";
 	struct buf got = BUF_INIT;
 	struct jgen g;
 	jg_init(&g);
@@ -127,7 +227,8 @@ static void test_private_containers_are_skipped_whole(void **state)
 	assert_int_equal(jg_finish(&g, &got), 0);
 	jg_free(&g);
 	assert_string_equal(buf_str(&got),
-			    "{\"id\":\"x\",\"history\":[{\"attempt\":1,\"outcome\":null}],\"n\":1.50}");
+			    "{\"id\":\"x\",\"history\":[{\"attempt\":1,\"outcome\":null}],"
+			    "\"attempts\":1.50,\"request\":{\"input\":{\"queueKey\":1}}}");
 	buf_free(&got);
 }
 
@@ -154,6 +255,8 @@ static void test_damaged_text_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_stored_member_is_in_the_table),
+		cmocka_unit_test(test_private_members_are_in_no_public_form),
 		cmocka_unit_test(test_equals_task_to_public),
 		cmocka_unit_test(test_private_containers_are_skipped_whole),
 		cmocka_unit_test(test_damaged_text_is_refused),
