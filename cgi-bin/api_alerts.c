@@ -6,12 +6,6 @@
 #include "stats/alertsreport.h"
 #include "app.h"
 
-static void after_piggyback(void *arg)
-{
-	(void)arg;
-	rollup_piggyback();
-}
-
 int api_alerts_list(struct http_req *rq, struct http_resp *rs)
 {
 	(void)rq;
@@ -20,6 +14,5 @@ int api_alerts_list(struct http_req *rq, struct http_resp *rs)
 	alerts_report(&g, cronjob_last_run(ROLLUP_JOB));
 	int st = http_json(rs, 200, &g);
 	jg_free(&g);
-	app_after(after_piggyback, NULL);
 	return st;
 }

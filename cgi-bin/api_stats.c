@@ -11,7 +11,6 @@
 
 #include "base/util.h"
 #include "fs/store.h"
-#include "jobs/rollup.h"
 #include "stats/perfreport.h"
 #include "stats/stats.h"
 #include "stats/statsq.h"
@@ -20,12 +19,6 @@
 
 #define HOURLY_MAX	720 /* 30 days of hours in one answer */
 #define PERFORMANCE_MAX 168 /* a week */
-
-static void after_piggyback(void *arg)
-{
-	(void)arg;
-	rollup_piggyback();
-}
 
 /* 0, or the status of the problem answered. */
 static int parse_window(struct http_req *rq, struct http_resp *rs, int64_t now, struct stats_window *w)
@@ -70,7 +63,6 @@ static int answer(struct http_resp *rs, struct jgen *g)
 {
 	int st = http_json(rs, 200, g);
 	jg_free(g);
-	app_after(after_piggyback, NULL);
 	return st;
 }
 

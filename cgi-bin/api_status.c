@@ -10,7 +10,6 @@
 
 #include "base/hour.h"
 #include "base/util.h"
-#include "jobs/rollup.h"
 #include "model/auth.h"
 #include "model/server.h"
 #include "stats/findings.h"
@@ -25,12 +24,6 @@
 #define CHART_RIGHT  8
 #define CHART_TOP    10
 #define CHART_BOTTOM 24
-
-static void after_piggyback(void *arg)
-{
-	(void)arg;
-	rollup_piggyback();
-}
 
 static void esc(struct buf *b, const char *s)
 {
@@ -355,6 +348,5 @@ int api_status_page(struct http_req *rq, struct http_resp *rs)
 	http_header(rs, "X-Frame-Options", "DENY");
 	http_header(rs, "Content-Security-Policy",
 		    "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
-	app_after(after_piggyback, NULL);
 	return 200;
 }

@@ -9,6 +9,7 @@
 #include "sched/cancel.h"
 #include "sched/dispatch.h"
 #include "sched/requeue.h"
+#include "sched/waiters.h"
 #include "fs/store.h"
 #include "fs/taskindex.h"
 #include "model/taskview.h"
@@ -19,40 +20,11 @@
 #define LIST_MAX 200
 #define LIST_SCAN_MAX 2000
 
-/* Work a request leaves for after its answer (one request at a time per process). */
-static struct dispatch_send after_send;
-static struct task_cancel after_cancel;
-
-/* The drain after a create serves tasks waiting for a retry time, with no cron
- * needed. It is skipped when placement saw no free slot on any server: then no
- * queued task could go anywhere either, and a busy gateway whose backends are all
- * full pays nothing for it. */
-static void after_send_and_drain(void *arg)
-{
-	(void)arg;
-	if (!after_send.attempt && !after_send.room_seen)
-		return;
-	dispatch_send(&after_send);
-	memset(&after_send, 0, sizeof after_send);
-	dispatch_drain(config_sect_int("tasks", "drainBatch", 16, 1, 1000), 5000);
-}
-
-static void after_drain(void *arg)
-{
-	(void)arg;
-	dispatch_drain(config_sect_int("tasks", "drainBatch", 16, 1, 1000), 5000);
-}
-
-static void after_cancel_backend(void *arg)
-{
-	(void)arg;
-	task_cancel_on_backend(&after_cancel);
-	after_drain(NULL);
-}
-
+/* A slot freed or a task queued: a worker drains the queue after the answer. */
 void api_tasks_schedule_drain(void)
 {
-	app_after(after_drain, NULL);
+	tindex_drain_request();
+	app_wake_worker();
 }
 
 /* "Prefer: wait=N" (RFC 7240), capped below mod_fcgid's 40 s first-byte limit. */
@@ -174,22 +146,40 @@ static int place_and_answer(struct http_req *rq, struct http_resp *rs, struct ta
 	int rc = dispatch_place_new(t, &send, &out);
 	int status;
 	int wait = preferred_wait(rq->prefer);
+	int wait_slot = -1;
 	if (rc != STORE_OK) {
 		status = task_problem(rs, rc, t->id);
-	} else if (wait > 0) {
-		/* The client asked to wait: send now, then watch the file. */
-		http_header(rs, "Location", "/api/v2/tasks/%s", t->id);
-		dispatch_send(&send);
-		bool done = wait_terminal(t->id, wait, &out);
-		http_header(rs, "Preference-Applied", "wait=%d", wait);
-		status = answer_raw(rs, done ? 200 : 202, &out);
-		app_after(after_drain, NULL);
 	} else {
+		/* The send is owed in sending/; a worker makes it. The drain after a create
+		 * serves tasks waiting for a retry time, with no cron needed; it is skipped
+		 * when placement saw no free slot on any server (then no queued task could
+		 * go anywhere either), so a gateway whose backends are all full pays
+		 * nothing for it. */
+		if (send.room_seen && !tindex_queue_empty())
+			tindex_drain_request();
 		http_header(rs, "Location", "/api/v2/tasks/%s", t->id);
-		status = answer_raw(rs, 202, &out);
-		after_send = send;
-		app_after(after_send_and_drain, NULL);
+		if (wait > 0) {
+			/* The client waits: the worker starts now (before the wait slot is
+			 * taken, which it must not inherit), and this process watches the
+			 * task's file; the worker, not this process, talks to the backend, so
+			 * a backend calling us back meanwhile finds us free. Past the bound
+			 * on waiting requests the answer comes at once (sched/waiters.h). */
+			app_wake_worker_now();
+			wait_slot = waiters_enter(app_is_cgi());
+			if (wait_slot < 0)
+				wait = 0;
+		}
+		if (wait > 0) {
+			bool done = wait_terminal(t->id, wait, &out);
+			http_header(rs, "Preference-Applied", "wait=%d", wait);
+			status = answer_raw(rs, done ? 200 : 202, &out);
+		} else {
+			status = answer_raw(rs, 202, &out);
+			app_wake_worker(); /* started already when a wait was refused */
+		}
 	}
+	if (wait_slot >= 0)
+		waiters_leave(wait_slot);
 	buf_free(&out);
 	return status;
 }
@@ -360,10 +350,8 @@ int api_tasks_cancel(struct http_req *rq, struct http_resp *rs)
 	int status;
 	if (rc == CANCEL_DONE) {
 		status = answer_raw(rs, 200, &out);
-		if (c.was_running) {
-			after_cancel = c;
-			app_after(after_cancel_backend, NULL);
-		}
+		if (c.was_running)
+			api_tasks_schedule_drain(); /* its slot is free; its backend is owed a cancel */
 	} else if (rc == TASK_ILLEGAL_MOVE) {
 		status = http_problem(rs, 409, NULL, "task '%s' is already %s", id,
 				      task_status_name(c.found));
@@ -395,7 +383,7 @@ int api_tasks_retry(struct http_req *rq, struct http_resp *rs)
 	} else {
 		http_header(rs, "Location", "/api/v2/tasks/%s", id);
 		status = answer_raw(rs, 202, &out);
-		app_after(after_drain, NULL);
+		api_tasks_schedule_drain();
 	}
 	buf_free(&out);
 	return status;

@@ -21,9 +21,14 @@ extern const size_t app_route_count;
 /* Answers a problem for a store error code (404, 409, 503 + Retry-After, 500). */
 int app_store_problem(struct http_resp *rs, int rc, const char *what, const char *id);
 
-/* Work to run after the response has been sent (FCGX_Finish_r), in this process. */
-typedef void app_after_fn(void *arg);
-void app_after(app_after_fn *fn, void *arg);
+/* The request left work in the tree (a send or cancel owed, a drain asked for, a
+ * rollup wanted): a detached worker is started after the answer (lib/jobs/worker.h).
+ * app_wake_worker_now() commits the request's writes and starts it at once, for a
+ * request that waits for the work's outcome before answering (Prefer: wait). */
+void app_wake_worker(void);
+/* Whether this process serves one plain CGI request (not FastCGI). */
+bool app_is_cgi(void);
+void app_wake_worker_now(void);
 
 /* handlers */
 int api_health(struct http_req *rq, struct http_resp *rs);

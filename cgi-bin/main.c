@@ -5,6 +5,7 @@
  * on FCGX_Accept_r; started as plain CGI (FCGX_IsCGI) it serves one request from
  * stdin/stdout. `taskgate.fcgi init` creates the state tree and config.json. */
 #include <fcgiapp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +15,10 @@
 
 #include "model/auth.h"
 #include "model/config.h"
+#include "jobs/afterwork.h"
 #include "jobs/cronjob.h"
 #include "sched/dispatch.h"
+#include "sched/waiters.h"
 #include "jobs/health.h"
 #include "fs/journal.h"
 #include "jobs/rollup.h"
@@ -23,67 +26,49 @@
 #include "jobs/sweep.h"
 #include "base/log.h"
 #include "fs/store.h"
+#include "fs/taskindex.h"
 #include "base/util.h"
 #include "app.h"
 
 extern char **environ;
 
 #define BODY_HARD_CAP (120 * 1024) /* below mod_fcgid's 128 KiB FcgidMaxRequestLen */
-#define AFTER_MAX 8
-
-static struct {
-	app_after_fn *fn;
-	void *arg;
-} after_queue[AFTER_MAX];
-static int after_count;
-
 static volatile sig_atomic_t in_request, stop_requested;
+static bool worker_wanted, serving_cgi;
 
-void app_after(app_after_fn *fn, void *arg)
+bool app_is_cgi(void)
 {
-	if (after_count < AFTER_MAX) {
-		after_queue[after_count].fn = fn;
-		after_queue[after_count].arg = arg;
-		after_count++;
-	}
+	return serving_cgi;
 }
 
-/* Periodic work riding on requests (the way wp-cron rides on page views): a
- * process that finds a job overdue after answering runs one bounded step under
- * the job's own run lock, so a host whose cron runs rarely still times out tasks,
- * checks servers and drains queues. */
-static void piggyback(void)
+void app_wake_worker(void)
 {
-	if (statecheck_refused() ||
-	    !json_bool_or(json_get(config_doc(), "piggyback"), "enabled", true))
+	worker_wanted = true;
+}
+
+/* The work a request leaves (sends, cancels, drains, overdue periodic work) is
+ * done by a detached worker (lib/jobs/worker.h), never here: the web server
+ * counts this process idle the moment its answer ends. */
+static void wake_worker(void)
+{
+	bool wanted = worker_wanted || (!statecheck_refused() && afterwork_periodic_due());
+	worker_wanted = false;
+	if (!wanted)
 		return;
-	int fd = cronjob_piggyback_begin(
-		"sweep", (int)config_sect_int("piggyback", "sweepSeconds", 30, 1, 86400));
-	if (fd >= 0) {
-		struct sweep_opts o = {.max_timeouts = 20, .max_dispatch = 20,
-				       .max_removals = 200, .budget_ms = 2000};
-		struct sweep_summary sum;
-		sweep_run(&o, &sum);
-		cronjob_piggyback_end("sweep", fd, true);
-	}
-	fd = cronjob_piggyback_begin(
-		"health", (int)config_sect_int("piggyback", "healthSeconds", 30, 1, 86400));
-	if (fd >= 0) {
-		struct health_opts o = {.max_checks = 20};
-		struct health_summary sum;
-		health_run(&o, &sum);
-		cronjob_piggyback_end("health", fd, true);
-	}
-	rollup_piggyback();
+	/* Under plain CGI the server reads our standard error through a pipe until
+	 * every copy is closed: the worker's goes to the tree's log instead. */
+	char log_path[PATH_MAX];
+	snprintf(log_path, sizeof log_path, "%s/log/worker.log", config_state_dir());
+	worker_spawn(&afterwork, serving_cgi ? log_path : NULL);
 }
 
-static void run_after(void)
+void app_wake_worker_now(void)
 {
-	/* Entries may queue more entries; the bound keeps this finite. */
-	for (int i = 0; i < after_count && i < AFTER_MAX; i++)
-		after_queue[i].fn(after_queue[i].arg);
-	after_count = 0;
-	piggyback();
+	/* What a backend is told must rest on what survives a crash. */
+	if (journal_commit() == 0) {
+		worker_wanted = true;
+		wake_worker();
+	}
 }
 
 /* A server that comes back (or gets better) can take queued work at once. */
@@ -93,7 +78,7 @@ static void on_health_change(const char *server_id, enum server_health from,
 	(void)server_id;
 	(void)arg;
 	if (from == HEALTH_OFFLINE && to != HEALTH_OFFLINE)
-		dispatch_drain(50, 5000);
+		tindex_drain_request();
 }
 
 int app_store_problem(struct http_resp *rs, int rc, const char *what, const char *id)
@@ -289,13 +274,13 @@ static int serve_fastcgi(void)
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+	waiters_register_process();
 	while (!stop_requested && FCGX_Accept_r(&req) >= 0) {
 		in_request = 1;
 		struct http_io io = {fcgx_read, fcgx_write, &req, req.envp};
 		handle(&io);
 		FCGX_Finish_r(&req);
-		run_after();
-		journal_commit();
+		wake_worker();
 		log_set_request_id(NULL);
 		in_request = 0;
 	}
@@ -306,9 +291,10 @@ static int serve_fastcgi(void)
 static int serve_cgi(void)
 {
 	struct http_io io = {stdio_read, stdio_write, NULL, environ};
+	serving_cgi = true;
 	handle(&io);
 	fflush(stdout);
-	run_after();
+	wake_worker();
 	journal_close();
 	return 0;
 }

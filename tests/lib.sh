@@ -77,12 +77,13 @@ start_taskgate() {
 		"$BUILD/taskgate.fcgi" init > /dev/null || return 1
 	case ${FRONTEND:-lighttpd} in
 	lighttpd)
-		mkdir -p "$WORK/lighttpd/www"
-		sed -e "s|@PORT@|$PORT|" -e "s|@DOCROOT@|$WORK/lighttpd/www|" \
-			-e "s|@LOGDIR@|$WORK/lighttpd|g" -e "s|@PROGRAM@|$BUILD/taskgate.fcgi|" \
-			-e "s|@RUNDIR@|$WORK/lighttpd|" -e "s|@PROCS@|$procs|" -e "s|@STATE_DIR@|$STATE|" \
-			"$ROOT/apache-conf/lighttpd.conf.in" > "$WORK/lighttpd/lighttpd.conf"
-		lighttpd -D -f "$WORK/lighttpd/lighttpd.conf" > "$WORK/lighttpd/stderr.log" 2>&1 &
+		local ld=${LIGHTTPD_DIR:-$WORK/lighttpd} # a test running several sets its own
+		mkdir -p "$ld/www"
+		sed -e "s|@PORT@|$PORT|" -e "s|@DOCROOT@|$ld/www|" \
+			-e "s|@LOGDIR@|$ld|g" -e "s|@PROGRAM@|$BUILD/taskgate.fcgi|" \
+			-e "s|@RUNDIR@|$ld|" -e "s|@PROCS@|$procs|" -e "s|@STATE_DIR@|$STATE|" \
+			"$ROOT/apache-conf/lighttpd.conf.in" > "$ld/lighttpd.conf"
+		lighttpd -D -f "$ld/lighttpd.conf" > "$ld/stderr.log" 2>&1 &
 		_pids+=($!)
 		;;
 	apache-fcgid)

@@ -228,3 +228,11 @@ int statsfile_clean_temp(const char *dir)
 	closedir(d);
 	return removed;
 }
+
+void statsfile_forget_inherited(void)
+{
+	if (open_hour.fd >= 0)
+		close(open_hour.fd);
+	open_hour.fd = -1;
+	open_hour.path[0] = '\0';
+}

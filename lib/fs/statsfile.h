@@ -60,4 +60,8 @@ size_t statsfile_list_hours(const char *dir, const char *suffix, int64_t **out);
 /* Whether hour is one of the n ascending hour starts of v (such a list). */
 bool statsfile_hours_has(const int64_t *v, size_t n, int64_t hour);
 
+/* In a child just forked: closes its copy of the hourly event file's descriptor
+ * (the next event opens its own). */
+void statsfile_forget_inherited(void);
+
 #endif

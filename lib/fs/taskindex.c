@@ -111,10 +111,9 @@ size_t tindex_queue_depth(void)
 	return n;
 }
 
-bool tindex_queue_empty(void)
+/* Whether dir has no name but dot files. */
+static bool dir_empty(const char *dir)
 {
-	char dir[PATH_MAX];
-	index_path(dir, sizeof dir, "queue", NULL);
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return true;
@@ -134,6 +133,13 @@ bool tindex_queue_empty(void)
 	}
 	close(fd);
 	return empty;
+}
+
+bool tindex_queue_empty(void)
+{
+	char dir[PATH_MAX];
+	index_path(dir, sizeof dir, "queue", NULL);
+	return dir_empty(dir);
 }
 
 int tindex_active_add(const char *id)
@@ -307,4 +313,100 @@ size_t tindex_created_expire(const char *before_hour, int (*fn)(const char *id, 
 	}
 	closedir(d);
 	return removed;
+}
+
+/* ---- work folders: what a worker still owes a backend ---- */
+
+static const char *const work_dirs[] = {[TINDEX_SEND] = "sending", [TINDEX_CANCEL] = "cancelling"};
+
+static void work_name(char *out, size_t n, const char *id, int attempt)
+{
+	snprintf(out, n, "%s.%d", id, attempt);
+}
+
+int tindex_work_add(enum tindex_work w, const char *id, int attempt)
+{
+	char dir[PATH_MAX], name[TINDEX_ID_LEN + 16];
+	index_path(dir, sizeof dir, work_dirs[w], NULL);
+	work_name(name, sizeof name, id, attempt);
+	return store_touch_entry(dir, name);
+}
+
+bool tindex_work_claim(enum tindex_work w, const char *id, int attempt)
+{
+	char path[PATH_MAX], name[TINDEX_ID_LEN + 16];
+	if (!store_id_valid(id))
+		return false;
+	work_name(name, sizeof name, id, attempt);
+	index_path(path, sizeof path, work_dirs[w], name);
+	/* unlink() succeeds for one caller only: that one owns the work. */
+	return unlink(path) == 0;
+}
+
+static bool parse_work_name(const char *name, void *elem, const void *arg)
+{
+	(void)arg;
+	struct tindex_work_item *it = elem;
+	const char *dot = strrchr(name, '.');
+	size_t idlen = dot ? (size_t)(dot - name) : 0;
+	if (!dot || idlen == 0 || idlen > TINDEX_ID_LEN)
+		return false;
+	char *end;
+	long n = strtol(dot + 1, &end, 10);
+	if (*end || n < 1 || n > 1000000)
+		return false;
+	memcpy(it->id, name, idlen);
+	it->id[idlen] = '\0';
+	it->attempt = (int)n;
+	return store_id_valid(it->id);
+}
+
+static int cmp_work(const void *a, const void *b)
+{
+	const struct tindex_work_item *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+	return c ? c : (x->attempt > y->attempt) - (x->attempt < y->attempt);
+}
+
+size_t tindex_work_list(enum tindex_work w, struct tindex_work_item **out, size_t max)
+{
+	char dir[PATH_MAX];
+	size_t n;
+	index_path(dir, sizeof dir, work_dirs[w], NULL);
+	*out = store_dir_sorted(dir, sizeof **out, max, parse_work_name, NULL, cmp_work, &n);
+	return n;
+}
+
+bool tindex_work_empty(enum tindex_work w)
+{
+	char dir[PATH_MAX];
+	index_path(dir, sizeof dir, work_dirs[w], NULL);
+	return dir_empty(dir);
+}
+
+/* ---- the drain wanted: a slot freed, a server back, a task due again ---- */
+
+#define DRAIN_WANTED "drain-wanted"
+
+void tindex_drain_request(void)
+{
+	char dir[PATH_MAX];
+	index_path(dir, sizeof dir, "run", NULL);
+	/* A hint: if it is lost, the sweep drains on its own schedule. */
+	store_touch_entry(dir, DRAIN_WANTED);
+}
+
+bool tindex_drain_take(void)
+{
+	char path[PATH_MAX];
+	index_path(path, sizeof path, "run", DRAIN_WANTED);
+	return unlink(path) == 0;
+}
+
+bool tindex_drain_requested(void)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	index_path(path, sizeof path, "run", DRAIN_WANTED);
+	return stat(path, &st) == 0;
 }

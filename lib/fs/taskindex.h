@@ -7,6 +7,10 @@
  *   active/<id>                                PROCESSING tasks (the sweep's work list)
  *   created/<YYYYMMDDHH>/<createdAt>-<id>      every task by creation hour (listings,
  *                                             retention)
+ *   sending/<id>.<attempt>                     attempts placed on a server that a
+ *                                             worker has still to send
+ *   cancelling/<id>.<attempt>                  cancelled attempts whose backend a
+ *                                             worker has still to tell
  *
  * Entries are empty files and only hints: the task file is the truth. Crash order
  * keeps hints conservative: an entry is written (durably) before the task moves
@@ -64,5 +68,30 @@ size_t tindex_created_page(const char *cursor, char (*ids)[TINDEX_ID_LEN + 1], s
  * folder left empty is removed. Returns how many entries were removed. */
 size_t tindex_created_expire(const char *before_hour, int (*fn)(const char *id, void *arg),
 			     void *arg);
+
+/* ---- work folders (sending/, cancelling/): what a worker still owes a backend.
+ * An entry is written after the task file that makes it due (a worker finding
+ * it must find the work), and claimed by the worker that does the work by
+ * removing it (one remover wins); a crash between the task file and the entry, or
+ * a worker killed after its claim, leaves the attempt to its deadline, like any
+ * lost answer. */
+enum tindex_work { TINDEX_SEND = 0, TINDEX_CANCEL = 1 };
+struct tindex_work_item {
+	char id[TINDEX_ID_LEN + 1];
+	int attempt;
+};
+int tindex_work_add(enum tindex_work w, const char *id, int attempt);
+/* True when this caller removed the entry and so owns its work. */
+bool tindex_work_claim(enum tindex_work w, const char *id, int attempt);
+/* Up to max entries (any order of the folder's first max, sorted); caller frees. */
+size_t tindex_work_list(enum tindex_work w, struct tindex_work_item **out, size_t max);
+bool tindex_work_empty(enum tindex_work w);
+
+/* run/drain-wanted: a request that freed a slot (or queued a task some server may
+ * take) asks the workers for a drain; a worker takes the request (one taker wins)
+ * and drains. */
+void tindex_drain_request(void);
+bool tindex_drain_take(void);
+bool tindex_drain_requested(void);
 
 #endif

@@ -502,14 +502,21 @@ int rollup_run(const struct rollup_opts *o, struct rollup_result *r)
 	return r->errors ? -1 : 0;
 }
 
-void rollup_piggyback(void)
+bool rollup_piggyback_due(void)
+{
+	return json_bool_or(json_get(config_doc(), "piggyback"), "enabled", true) &&
+	       cronjob_overdue(ROLLUP_JOB,
+			       (int)config_sect_int("piggyback", "rollupSeconds", 300, 10, 86400));
+}
+
+bool rollup_piggyback(void)
 {
 	if (!json_bool_or(json_get(config_doc(), "piggyback"), "enabled", true))
-		return;
+		return false;
 	int every = (int)config_sect_int("piggyback", "rollupSeconds", 300, 10, 86400);
 	int fd = cronjob_piggyback_begin(ROLLUP_JOB, every);
 	if (fd < 0)
-		return;
+		return false;
 	struct rollup_opts o = ROLLUP_OPTS_DEFAULT;
 	struct rollup_result r;
 	o.max_hours = 6;
@@ -521,4 +528,5 @@ void rollup_piggyback(void)
 	struct alerts_result ar;
 	alerts_run(&ao, &ar);
 	cronjob_piggyback_end(ROLLUP_JOB, fd, rc == 0);
+	return true;
 }

@@ -74,10 +74,12 @@ int rollup_rebuild(void);
  * test's forked child _exit()s there to simulate kill -9. */
 extern void (*rollup_crash_hook)(const char *point);
 
-/* After a request has been answered: when the rollup is overdue (config
+/* In a worker (jobs/worker.h): when the rollup is overdue (config
  * piggyback.rollupSeconds, default 300; nothing when piggyback.enabled is false) and
  * nobody runs it, one bounded run (6 hours, about a second) plus the alert rules
- * (at most 3 webhook POSTs of 2 s), under the run lock. */
-void rollup_piggyback(void);
+ * (at most 3 webhook POSTs of 2 s), under the run lock. True when it ran. */
+bool rollup_piggyback(void);
+/* Whether rollup_piggyback() would find the rollup overdue (a stamp's read). */
+bool rollup_piggyback_due(void);
 
 #endif

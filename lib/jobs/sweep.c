@@ -11,6 +11,7 @@
 
 #include "sched/backend.h"
 #include "model/config.h"
+#include "sched/cancel.h"
 #include "sched/dispatch.h"
 #include "sched/server_health.h"
 #include "fs/journal.h"
@@ -233,9 +234,13 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s)
 
 	s->corrected = dispatch_rebuild_load();
 
+	/* Sends and cancels owed to backends that no worker took (none could start,
+	 * or one was killed before its claim). */
+	s->dispatched = dispatch_send_pending(o->max_dispatch, until);
+	task_cancels_send_pending(o->max_dispatch, until);
 	if (mono_ms() < until) {
 		int left = (int)(until - mono_ms());
-		s->dispatched = dispatch_drain(o->max_dispatch, left);
+		s->dispatched += dispatch_drain(o->max_dispatch, left);
 	}
 
 	struct server_ctx sc = {

@@ -5,18 +5,21 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/util.h"
 #include "fs/file.h"
 #include "fs/journal.h"
+#include "fs/statsfile.h"
 #include "fs/store.h"
 #include "model/config.h"
 #include "net/http_client.h"
+#include "sched/waiters.h"
 
 #define WORKERS_MAX_LIMIT 64
-/* A stuck worker (a round that ignores its deadline) is killed this much later. */
+/* A stuck worker (a round that ignores its deadline) is ended this much later. */
 #define WORKER_ALARM_GRACE_S 30
 #define WORKER_ROUNDS_MAX 100000
 
@@ -58,10 +61,21 @@ int worker_running(void)
 
 /* The worker's life: rounds while they find work, then let go of the slot and
  * look once more (see worker.h). Never returns. */
+/* A watchdog of its own clock: alarm() would share ITIMER_REAL with the timed
+ * lock waits (fs/file.c), which turn it off when they are done. */
+static void arm_watchdog(int seconds)
+{
+	struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGTERM};
+	timer_t timer;
+	struct itimerspec when = {.it_value = {.tv_sec = seconds}};
+	if (timer_create(CLOCK_MONOTONIC, &ev, &timer) == 0)
+		timer_settime(timer, 0, &when, NULL);
+}
+
 static void run(const struct worker_work *w, int slot)
 {
 	int max_s = (int)config_sect_int("workers", "maxSeconds", 30, 1, 3600);
-	alarm((unsigned)(max_s + WORKER_ALARM_GRACE_S));
+	arm_watchdog(max_s + WORKER_ALARM_GRACE_S);
 	int64_t until = mono_ms() + (int64_t)max_s * 1000;
 	for (int rounds = 0; rounds < WORKER_ROUNDS_MAX && mono_ms() < until; rounds++) {
 		int did = w->round(w->arg, until);
@@ -105,8 +119,17 @@ bool worker_spawn(const struct worker_work *w, const char *log_path)
 	signal(SIGUSR1, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	file_detach_stdio(log_path);
+	/* Every descriptor of the parent's but the slot goes: the caches that hold one
+	 * let go of theirs first, then the rest (the client's FastCGI connection when
+	 * a waiting request started us, a lock it held) is closed, so that nothing of
+	 * the request's outlives it in here. */
 	journal_forget_inherited();
 	http_client_forget_inherited();
+	statsfile_forget_inherited();
+	waiters_forget_inherited();
+	if (slot > STDERR_FILENO + 1)
+		close_range(STDERR_FILENO + 1, (unsigned)slot - 1, 0);
+	close_range((unsigned)slot + 1, ~0U, 0);
 	log_set_request_id(NULL);
 	run(w, slot);
 	return false; /* not reached */

@@ -1,8 +1,8 @@
 #include "sched/cancel.h"
 
-#include "fs/journal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -53,6 +53,10 @@ static int cancel_running(const char *id, const struct sighting *s, struct buf *
 		return CANCEL_MOVED;
 	if (rc != END_DONE)
 		return rc;
+	/* Owed once the end is written: a worker tells the backend. A crash before the
+	 * entry leaves the prediction to run out; its answer is refused. */
+	if (tindex_work_add(TINDEX_CANCEL, id, s->attempt) != STORE_OK)
+		log_warn("task %s: the backend's cancel could not be recorded", id);
 	c->was_running = true;
 	c->attempt = s->attempt;
 	snprintf(c->server_id, sizeof c->server_id, "%s", s->server_id);
@@ -121,20 +125,45 @@ int task_cancel(const char *id, struct buf *public_json, struct task_cancel *c)
 	return CANCEL_KEPT_CHANGING;
 }
 
-void task_cancel_on_backend(const struct task_cancel *c)
+/* The server of attempt n of task id, if that attempt ended cancelled. */
+static bool cancelled_on(const char *id, int n, struct server *srv)
 {
-	if (!c->was_running)
-		return;
-	char prediction_id[64];
-	snprintf(prediction_id, sizeof prediction_id, "%s-%d", c->task_id, c->attempt);
-	struct server s;
-	if (server_load(c->server_id, &s) != STORE_OK)
-		return;
-	/* The backend hears of the cancel only once the tree has it on disk. */
-	if (journal_commit() < 0)
-		log_warn("cancel of %s on %s: the state tree could not be made durable",
-			 prediction_id, s.id);
-	else
-		backend_cancel(&s, prediction_id);
-	server_free(&s);
+	yajl_val doc;
+	if (task_load_doc(id, &doc) != STORE_OK)
+		return false;
+	struct task t;
+	task_from_doc(doc, &t);
+	const struct task_attempt *a = task_attempt_by_number(&t, n);
+	bool cancelled = a && strcmp(a->outcome, "cancelled") == 0 &&
+			 server_load(a->server_id, srv) == STORE_OK;
+	task_free(&t);
+	yajl_tree_free(doc);
+	return cancelled;
+}
+
+int task_cancels_send_pending(int max, int64_t until_mono)
+{
+	struct tindex_work_item *v;
+	size_t n = tindex_work_list(TINDEX_CANCEL, &v, (size_t)max);
+	int told = 0;
+	for (size_t i = 0; i < n && mono_ms() < until_mono; i++) {
+		struct server srv;
+		/* A kill after the claim leaves the backend to finish the prediction; its
+		 * late answer is refused (the attempt is over). */
+		if (!tindex_work_claim(TINDEX_CANCEL, v[i].id, v[i].attempt) ||
+		    !cancelled_on(v[i].id, v[i].attempt, &srv))
+			continue;
+		char prediction_id[64];
+		snprintf(prediction_id, sizeof prediction_id, "%s-%d", v[i].id, v[i].attempt);
+		/* The backend hears of the cancel only once the tree has it on disk. */
+		if (journal_commit() < 0)
+			log_warn("cancel of %s on %s: the state tree could not be made durable",
+				 prediction_id, srv.id);
+		else
+			backend_cancel(&srv, prediction_id);
+		server_free(&srv);
+		told++;
+	}
+	free(v);
+	return told;
 }

@@ -7,6 +7,7 @@
 #define TASKGATE_CANCEL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "model/task.h"
@@ -31,8 +32,9 @@ struct task_cancel {
  * written), CANCEL_KEPT_CHANGING, or a STORE_ error (NOENT, BUSY, ...). */
 int task_cancel(const char *id, struct buf *public_json, struct task_cancel *c);
 
-/* Asks the backend of a cancelled running attempt to stop it: a request to a
- * remote server, so it is done after the client has its answer. */
-void task_cancel_on_backend(const struct task_cancel *c);
+/* Asks the backends of cancelled running attempts to stop them (the entries
+ * cancelling/ holds): requests to remote servers, so a worker makes them after
+ * the client has its answer. At most max, until until_mono; returns how many. */
+int task_cancels_send_pending(int max, int64_t until_mono);
 
 #endif

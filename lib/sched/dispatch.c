@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sched/backend.h"
+#include "model/auth.h"
 #include "model/config.h"
 #include "stats/events.h"
 #include "fs/journal.h"
@@ -148,12 +149,16 @@ struct claim_arg {
 	char old_queue_key[128];
 };
 
-static void arm_attempt(struct task *t, struct claim_arg *c, int64_t now)
+/* Adds the running attempt. Its callback secret is derived (model/auth.h), so any
+ * process can send it later; the task keeps only its hash. -1 when no secret can
+ * be made (the tree's key is unreadable): nothing may then be placed. */
+static int arm_attempt(struct task *t, struct claim_arg *c, int64_t now)
 {
 	char hash[65];
-	random_hex(c->secret, 16); /* 128 bits */
-	sha256_hex(c->secret, strlen(c->secret), hash);
 	struct task_attempt *a = task_add_attempt(t, c->server_id, now);
+	if (auth_attempt_secret(t->id, a->n, c->secret) < 0)
+		return -1;
+	sha256_hex(c->secret, strlen(c->secret), hash);
 	snprintf(a->secret_hash, sizeof a->secret_hash, "sha256:%s", hash);
 	c->attempt = a->n;
 	t->deadline = now + (int64_t)t->timeout_s * 1000;
@@ -162,6 +167,7 @@ static void arm_attempt(struct task *t, struct claim_arg *c, int64_t now)
 	t->queue_key[0] = '\0';
 	free(t->backend_status);
 	t->backend_status = NULL;
+	return 0;
 }
 
 static int claim_edit(struct task *t, void *arg)
@@ -174,8 +180,7 @@ static int claim_edit(struct task *t, void *arg)
 	int64_t now = now_ms();
 	if (!task_set_status(t, TASK_PROCESSING, now))
 		return TASK_ILLEGAL_MOVE;
-	arm_attempt(t, c, now);
-	return STORE_OK;
+	return arm_attempt(t, c, now) == 0 ? STORE_OK : STORE_IO;
 }
 
 static void fill_send(struct dispatch_send *send, const char *task_id, const char *server_id,
@@ -206,10 +211,10 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 		rc = tindex_active_add(t->id);
 		if (rc == STORE_OK && !task_set_status(t, TASK_PROCESSING, now))
 			rc = TASK_ILLEGAL_MOVE;
-		if (rc == STORE_OK) {
-			arm_attempt(t, &c, now);
+		if (rc == STORE_OK && arm_attempt(t, &c, now) < 0)
+			rc = STORE_IO;
+		if (rc == STORE_OK)
 			fill_send(send, t->id, c.server_id, &c);
-		}
 	} else if (rc == STORE_OK) {
 		rc = task_set_status(t, TASK_QUEUED, now) ? task_queue_entry_add(t) : TASK_ILLEGAL_MOVE;
 	}
@@ -219,6 +224,16 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 		rc = jg_finish(&g, &doc) == 0 ? store_create("tasks", t->id, doc.data, doc.len)
 					      : STORE_IO;
 		jg_free(&g);
+	}
+	/* The send is owed once the task file says so, never before: a worker that
+	 * found the entry first would find no attempt to send. A crash between the two
+	 * leaves the attempt to its deadline, like a send lost on the way. */
+	if (rc == STORE_OK && send->attempt)
+		rc = tindex_work_add(TINDEX_SEND, t->id, send->attempt);
+	if (rc != STORE_OK && send->attempt && store_exists("tasks", t->id)) {
+		/* Stored but not owed: the sweep times the attempt out and retries it. */
+		log_warn("task %s: the send could not be recorded; left to its deadline", t->id);
+		rc = STORE_OK;
 	}
 	if (rc != STORE_OK) {
 		if (chosen >= 0)
@@ -629,11 +644,56 @@ bool dispatch_send(const struct dispatch_send *send)
 	}
 	if (ended)
 		ended = dispatch_end_attempt(send->task_id, &e.req, NULL) == END_DONE;
+	if (ended)
+		tindex_drain_request(); /* a slot freed, or the task queued again */
 	if (e.result)
 		yajl_tree_free(e.result);
 	buf_free(&reply.body);
 	sending_free(&s);
 	return ended;
+}
+
+/* The send an entry of sending/ stands for, if its attempt still runs: the task
+ * is PROCESSING on that attempt (a stale entry is dropped by the claim). */
+static bool owed_send(const struct tindex_work_item *it, struct dispatch_send *send)
+{
+	yajl_val doc;
+	if (task_load_doc(it->id, &doc) != STORE_OK)
+		return false;
+	struct task t;
+	task_from_doc(doc, &t);
+	const struct task_attempt *a = task_current_attempt(&t);
+	bool due = t.status == TASK_PROCESSING && a && a->n == it->attempt && !a->ended_at;
+	if (due) {
+		memset(send, 0, sizeof *send);
+		snprintf(send->task_id, sizeof send->task_id, "%s", it->id);
+		snprintf(send->server_id, sizeof send->server_id, "%s", a->server_id);
+		send->attempt = it->attempt;
+		due = auth_attempt_secret(it->id, it->attempt, send->secret) == 0;
+	}
+	task_free(&t);
+	yajl_tree_free(doc);
+	return due;
+}
+
+int dispatch_send_pending(int max, int64_t until_mono)
+{
+	struct tindex_work_item *v;
+	size_t n = tindex_work_list(TINDEX_SEND, &v, (size_t)max);
+	int sent = 0;
+	for (size_t i = 0; i < n && mono_ms() < until_mono; i++) {
+		/* A kill between the claim and the answer leaves the attempt to its
+		 * deadline (the sweep), like any answer lost on the way. */
+		if (!tindex_work_claim(TINDEX_SEND, v[i].id, v[i].attempt))
+			continue; /* another worker has it */
+		struct dispatch_send send;
+		if (owed_send(&v[i], &send)) {
+			dispatch_send(&send);
+			sent++;
+		}
+	}
+	free(v);
+	return sent;
 }
 
 /* ---- draining the queue ---- */

@@ -21,7 +21,8 @@
 #include "model/task.h"
 
 /* An attempt that has a reserved slot and must now be sent to its backend. The
- * secret exists only here and, hashed, in the task file. */
+ * secret is derived from the task id and attempt (model/auth.h); the task file
+ * keeps only its hash. */
 struct dispatch_send {
 	char task_id[TASK_ID_LEN + 1];
 	char server_id[65];
@@ -31,7 +32,8 @@ struct dispatch_send {
 };
 
 /* Stores a freshly validated (PENDING) task: PROCESSING on a reserved server when
- * one fits now (then send is filled for dispatch_send), else QUEUED. public_json
+ * one fits now (then send is filled, and the send is owed in sending/ for a
+ * worker), else QUEUED. public_json
  * receives the stored task. Returns STORE_OK or the store error (nothing stored,
  * nothing reserved). */
 int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *public_json);
@@ -40,6 +42,11 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
  * a rejected task, re-queues on busy or error). Returns true if the attempt ended
  * here (a slot was freed or the task re-queued), so the caller should drain. */
 bool dispatch_send(const struct dispatch_send *send);
+
+/* Sends the attempts owed in sending/ (placed by a request, which never sends
+ * them itself): at most max, until until_mono (mono_ms()). Returns how many were
+ * sent. Run by the workers (jobs/worker.h) and the sweep. */
+int dispatch_send_pending(int max, int64_t until_mono);
 
 /* Places queued tasks on servers with free slots and sends them: at most
  * max_tasks, within about budget_ms. Returns how many were dispatched. */
