@@ -12,13 +12,13 @@
 #include "sched/waiters.h"
 #include "fs/store.h"
 #include "fs/taskindex.h"
+#include "model/tasklist.h"
 #include "model/taskview.h"
 #include "base/util.h"
 #include "app.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 200
-#define LIST_SCAN_MAX 2000
 
 /* A slot freed or a task queued: a worker drains the queue after the answer. */
 void api_tasks_schedule_drain(void)
@@ -223,42 +223,6 @@ int api_tasks_get(struct http_req *rq, struct http_resp *rs)
 
 /* ---- GET /api/v2/tasks ---- */
 
-static bool list_matches(const char *id, int want_status, const char *server)
-{
-	yajl_val doc;
-	if (task_load_doc(id, &doc) != STORE_OK)
-		return false;
-	struct task t;
-	task_from_doc(doc, &t);
-	bool m = (want_status < 0 || (int)t.status == want_status) &&
-		 (!server || strcmp(t.server_id, server) == 0);
-	task_free(&t);
-	yajl_tree_free(doc);
-	return m;
-}
-
-/* After a full page: is there any further matching task past the cursor? Looking
- * ahead (within the scan budget) lets the last page carry nextCursor null instead
- * of sending the client for one more, empty page. Out of budget counts as "yes". */
-static bool list_has_more(const char *cursor, int want_status, const char *server, long budget)
-{
-	char at[160], next[160];
-	char ids[16][TASK_ID_LEN + 1];
-	snprintf(at, sizeof at, "%s", cursor);
-	while (budget > 0) {
-		size_t want = budget < 16 ? (size_t)budget : 16;
-		size_t got = tindex_created_page(at, ids, want, next, sizeof next);
-		for (size_t i = 0; i < got; i++)
-			if (list_matches(ids[i], want_status, server))
-				return true;
-		if (got < want)
-			return false;
-		budget -= (long)got;
-		snprintf(at, sizeof at, "%s", next);
-	}
-	return true;
-}
-
 int api_tasks_list(struct http_req *rq, struct http_resp *rs)
 {
 	char status_s[32] = "", server[80] = "", limit_s[16] = "", cursor[160] = "";
@@ -281,56 +245,24 @@ int api_tasks_list(struct http_req *rq, struct http_resp *rs)
 			return http_problem(rs, 400, "limit", "limit must be from 1 to %d",
 					    LIST_MAX);
 	}
-	if (http_query(rq, "cursor", cursor, sizeof cursor) &&
-	    strspn(cursor, "0123456789abcdef-/") != strlen(cursor))
+	if (http_query(rq, "cursor", cursor, sizeof cursor) && !tasklist_cursor_valid(cursor))
 		return http_problem(rs, 400, "cursor", "cursor is not one this server issued");
 
+	struct tasklist_query q = {.status = want_status,
+				   .server = by_server ? server : NULL,
+				   .cursor = cursor,
+				   .limit = (int)limit};
+	char next[TASKLIST_CURSOR_MAX];
 	struct jgen g;
 	jg_init(&g);
 	jg_obj(&g);
 	jg_key(&g, "items");
 	jg_arr(&g);
-	long items = 0, scanned = 0;
-	bool more = true;
-	char (*ids)[TASK_ID_LEN + 1] = calloc((size_t)limit, sizeof *ids);
-	if (!ids)
-		abort();
-	/* Each round asks the index for exactly the items still missing, so the cursor
-	 * is the key of the last task looked at and the next page resumes after it. */
-	while (items < limit && scanned < LIST_SCAN_MAX) {
-		char next[160];
-		size_t want = (size_t)(limit - items);
-		size_t got = tindex_created_page(cursor, ids, want, next, sizeof next);
-		for (size_t i = 0; i < got; i++) {
-			yajl_val doc;
-			if (task_load_doc(ids[i], &doc) != STORE_OK)
-				continue;
-			struct task t;
-			task_from_doc(doc, &t);
-			if ((want_status < 0 || (int)t.status == want_status) &&
-			    (!by_server || strcmp(t.server_id, server) == 0)) {
-				task_to_public(&t, &g);
-				items++;
-			}
-			task_free(&t);
-			yajl_tree_free(doc);
-		}
-		scanned += (long)got;
-		if (got)
-			snprintf(cursor, sizeof cursor, "%s", next);
-		if (got < want) {
-			more = false;
-			break;
-		}
-	}
-	free(ids);
-	if (more && items >= limit)
-		more = list_has_more(cursor, want_status, by_server ? server : NULL,
-				     LIST_SCAN_MAX - scanned);
+	tasklist_page(&q, &g, next);
 	jg_arr_end(&g);
 	jg_key(&g, "nextCursor");
-	if (more)
-		jg_str(&g, cursor);
+	if (next[0])
+		jg_str(&g, next);
 	else
 		jg_null(&g);
 	jg_obj_end(&g);

@@ -141,3 +141,20 @@ int file_detach_stdio(const char *log_path)
 		close(err);
 	return rc;
 }
+
+int file_make_dirs(const char *dir, const char *root)
+{
+	if (mkdir(dir, 0750) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	char parent[4096];
+	snprintf(parent, sizeof parent, "%s", dir);
+	char *slash = strrchr(parent, '/');
+	if (!slash || (size_t)(slash - parent) <= strlen(root))
+		return -1; /* never above the tree's root */
+	*slash = '\0';
+	if (file_make_dirs(parent, root) < 0)
+		return -1;
+	return mkdir(dir, 0750) == 0 || errno == EEXIST ? 0 : -1;
+}

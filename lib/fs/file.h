@@ -38,6 +38,11 @@ struct file_cache {
 bool file_cache_fresh(const struct file_cache *c, const char *path, struct file_stamp *now);
 void file_cache_set(struct file_cache *c, const char *path, const struct file_stamp *now);
 
+/* mkdir dir (0750) and whatever of its parents below root is missing: an index's
+ * priority, bucket, hour and minute folders come and go with their entries. 0 or
+ * -1. */
+int file_make_dirs(const char *dir, const char *root);
+
 /* fsync() of a directory (makes the names created or removed in it durable). */
 int file_fsync_dir(const char *dir);
 /* Opens (creating) path and takes an exclusive flock on it, waiting at most

@@ -334,7 +334,7 @@ static int apply_record(const struct pending *p)
 		*slash = '\0';
 	if (p->op == JOURNAL_REMOVE)
 		return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-	mkdir(dir, 0750); /* a shard directory the crash lost */
+	file_make_dirs(dir, J.root); /* a shard or index folder the crash lost */
 	if (p->op == JOURNAL_TOUCH) {
 		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
 		return fd < 0 ? -1 : close(fd);

@@ -320,6 +320,11 @@ int store_write_file(const char *dir, const char *name, const char *data, size_t
  * and the file system work of creating it: allocating an inode was the largest
  * single cost of a task's creation on ext4. A folder reaching the link limit
  * gets a fresh empty file; a file system without hard links gets plain files. */
+static int make_dirs(const char *dir)
+{
+	return file_make_dirs(dir, root_dir);
+}
+
 static int link_entry(const char *dir, const char *path)
 {
 	char proto[PATH_MAX], fresh[PATH_MAX + 32];
@@ -329,7 +334,7 @@ static int link_entry(const char *dir, const char *path)
 			return 0;
 		if (errno != ENOENT && errno != EMLINK)
 			return -1;
-		if (errno == ENOENT && mkdir(dir, 0750) < 0 && errno != EEXIST)
+		if (errno == ENOENT && make_dirs(dir) < 0)
 			return -1;
 		/* A new empty file put in place by rename: links to the old one stay. */
 		char rnd[9];
@@ -356,7 +361,7 @@ int store_touch_entry(const char *dir, const char *name)
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	if (link_entry(dir, path) < 0) {
 		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-		if (fd < 0 && errno == ENOENT && mkdir(dir, 0750) == 0)
+		if (fd < 0 && errno == ENOENT && make_dirs(dir) == 0)
 			fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0) {
 			log_error("store: creating entry %s: %s", path, strerror(errno));

@@ -15,73 +15,14 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "fs/store.h"
+#include "fs/taskindex_dir.h"
 
-#define PRIO_OFFSET 500000 /* priorities are -1000..1000; names must sort high first */
-
-static void index_path(char *out, size_t n, const char *sub, const char *name)
+void tindex_path(char *out, size_t n, const char *sub, const char *name)
 {
 	snprintf(out, n, "%s/%s%s%s", store_root(), sub, name ? "/" : "", name ? name : "");
 }
 
-int tindex_queue_add(const char *id, int priority, int64_t queued_at, int64_t not_before,
-		     char key[TINDEX_KEY_MAX])
-{
-	char dir[PATH_MAX];
-	snprintf(key, TINDEX_KEY_MAX, "%06d-%013lld-%013lld-%s", PRIO_OFFSET - priority,
-		 (long long)queued_at, (long long)not_before, id);
-	index_path(dir, sizeof dir, "queue", NULL);
-	return store_touch_entry(dir, key);
-}
-
-void tindex_queue_remove(const char *key)
-{
-	char path[PATH_MAX];
-	if (!key || !*key || strchr(key, '/'))
-		return;
-	index_path(path, sizeof path, "queue", key);
-	/* No directory fsync: a removal lost in a crash only leaves a stale hint. */
-	if (unlink(path) < 0 && errno != ENOENT)
-		log_warn("queue: cannot remove %s: %s", key, strerror(errno));
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-	return strcmp(((const struct tindex_entry *)a)->key, ((const struct tindex_entry *)b)->key);
-}
-
-static bool parse_queue_name(const char *name, void *elem, const void *arg)
-{
-	struct tindex_entry *e = elem;
-	int prio;
-	long long queued, not_before;
-	int used = 0;
-	if (strlen(name) >= sizeof e->key ||
-	    sscanf(name, "%6d-%13lld-%13lld-%n", &prio, &queued, &not_before, &used) != 3 ||
-	    used == 0)
-		return false;
-	const char *id = name + used;
-	if (!store_id_valid(id) || strlen(id) > TINDEX_ID_LEN)
-		return false;
-	snprintf(e->key, sizeof e->key, "%s", name);
-	snprintf(e->id, sizeof e->id, "%s", id);
-	e->not_before = not_before;
-	return true;
-}
-
-size_t tindex_queue_list(struct tindex_entry **out, size_t max)
-{
-	char dir[PATH_MAX];
-	size_t n;
-	index_path(dir, sizeof dir, "queue", NULL);
-	/* Read everything, then sort: readdir order is arbitrary, and the head of the
-	 * queue can be anywhere in it. The bound protects memory, not order. */
-	*out = store_dir_sorted(dir, sizeof **out, 100000, parse_queue_name, NULL, cmp_entry, &n);
-	return n > max ? max : n;
-}
-
-/* Calls fn for each name in dir but dot files while it returns 0; returns what
- * stopped it (0 at the end, or when dir cannot be opened). */
-static int each_name(const char *dir, int (*fn)(const char *name, void *arg), void *arg)
+int tindex_each_name(const char *dir, int (*fn)(const char *name, void *arg), void *arg)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -95,24 +36,8 @@ static int each_name(const char *dir, int (*fn)(const char *name, void *arg), vo
 	return rc;
 }
 
-static int count_name(const char *name, void *arg)
-{
-	(void)name;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
-size_t tindex_queue_depth(void)
-{
-	char dir[PATH_MAX];
-	size_t n = 0;
-	index_path(dir, sizeof dir, "queue", NULL);
-	each_name(dir, count_name, &n);
-	return n;
-}
-
 /* Whether dir has no name but dot files. */
-static bool dir_empty(const char *dir)
+bool tindex_dir_empty(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -135,17 +60,20 @@ static bool dir_empty(const char *dir)
 	return empty;
 }
 
-bool tindex_queue_empty(void)
+void tindex_prune_dir(const char *dir)
 {
-	char dir[PATH_MAX];
-	index_path(dir, sizeof dir, "queue", NULL);
-	return dir_empty(dir);
+	if (!tindex_dir_empty(dir))
+		return;
+	char proto[PATH_MAX + 16];
+	snprintf(proto, sizeof proto, "%s/" STORE_ENTRY_PROTO, dir);
+	unlink(proto);
+	rmdir(dir);
 }
 
 int tindex_active_add(const char *id)
 {
 	char dir[PATH_MAX];
-	index_path(dir, sizeof dir, "active", NULL);
+	tindex_path(dir, sizeof dir, "active", NULL);
 	return store_touch_entry(dir, id);
 }
 
@@ -154,7 +82,7 @@ void tindex_active_remove(const char *id)
 	char path[PATH_MAX];
 	if (!store_id_valid(id))
 		return;
-	index_path(path, sizeof path, "active", id);
+	tindex_path(path, sizeof path, "active", id);
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("active: cannot remove %s: %s", id, strerror(errno));
 }
@@ -174,145 +102,8 @@ int tindex_active_each(int (*fn)(const char *id, void *arg), void *arg)
 {
 	char dir[PATH_MAX];
 	struct active_walk w = {fn, arg};
-	index_path(dir, sizeof dir, "active", NULL);
-	return each_name(dir, active_name, &w);
-}
-
-int tindex_created_add(const char *id, int64_t created_at)
-{
-	char hour[16], sub[64], dir[PATH_MAX], name[96];
-	hour_name(created_at, hour);
-	snprintf(sub, sizeof sub, "created/%s", hour);
-	index_path(dir, sizeof dir, sub, NULL);
-	snprintf(name, sizeof name, "%013lld-%s", (long long)created_at, id);
-	return store_touch_entry(dir, name);
-}
-
-void tindex_created_remove(const char *id, int64_t created_at)
-{
-	char hour[16], path[PATH_MAX];
-	hour_name(created_at, hour);
-	snprintf(path, sizeof path, "%s/created/%s/%013lld-%s", store_root(), hour,
-		 (long long)created_at, id);
-	unlink(path);
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)b, *(char *const *)a);
-}
-
-static bool dup_name(const char *name, void *elem, const void *arg)
-{
-	*(char **)elem = xstrdup(name);
-	return true;
-}
-
-/* Names in dir (skipping dot files), sorted newest first; caller frees. */
-static size_t list_desc(const char *dir, char ***out)
-{
-	size_t n;
-	*out = store_dir_sorted(dir, sizeof **out, 1000000, dup_name, NULL, cmp_desc, &n);
-	return n;
-}
-
-static void free_names(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-size_t tindex_created_page(const char *cursor, char (*ids)[TINDEX_ID_LEN + 1], size_t max,
-			   char *cursor_out, size_t cursor_len)
-{
-	char dir[PATH_MAX], key[160];
-	char **hours;
-	size_t nh, got = 0;
-	index_path(dir, sizeof dir, "created", NULL);
-	nh = list_desc(dir, &hours);
-	cursor_out[0] = '\0';
-	for (size_t h = 0; h < nh && got < max; h++) {
-		/* Whole hours newer than the cursor's hour were returned already. */
-		if (cursor && *cursor && strncmp(hours[h], cursor, strlen(hours[h])) > 0)
-			continue;
-		char sub[PATH_MAX];
-		snprintf(sub, sizeof sub, "%s/%s", dir, hours[h]);
-		char **names;
-		size_t nn = list_desc(sub, &names);
-		for (size_t i = 0; i < nn && got < max; i++) {
-			snprintf(key, sizeof key, "%s/%s", hours[h], names[i]);
-			if (cursor && *cursor && strcmp(key, cursor) >= 0)
-				continue;
-			const char *dash = strchr(names[i], '-');
-			if (!dash || !store_id_valid(dash + 1) || strlen(dash + 1) > TINDEX_ID_LEN)
-				continue;
-			snprintf(ids[got], TINDEX_ID_LEN + 1, "%s", dash + 1);
-			snprintf(cursor_out, cursor_len, "%s", key);
-			got++;
-		}
-		free_names(names, nn);
-	}
-	free_names(hours, nh);
-	return got;
-}
-
-/* One hour folder's entries; false when fn asked to stop. */
-static bool expire_hour(const char *hour_dir, int (*fn)(const char *id, void *arg), void *arg,
-			size_t *removed)
-{
-	DIR *h = opendir(hour_dir);
-	if (!h)
-		return true;
-	struct dirent *e;
-	bool kept = false, go_on = true;
-	while (go_on && (e = readdir(h)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		const char *dash = strchr(e->d_name, '-');
-		int verdict = dash && store_id_valid(dash + 1) ? fn(dash + 1, arg) : 0;
-		if (verdict < 0)
-			go_on = false;
-		if (verdict <= 0) {
-			kept = true;
-			continue;
-		}
-		char entry[PATH_MAX];
-		snprintf(entry, sizeof entry, "%s/%s", hour_dir, e->d_name);
-		unlink(entry);
-		(*removed)++;
-	}
-	closedir(h);
-	if (!kept) {
-		char proto[PATH_MAX + 16];
-		snprintf(proto, sizeof proto, "%s/" STORE_ENTRY_PROTO, hour_dir);
-		unlink(proto);
-		rmdir(hour_dir);
-	}
-	return go_on;
-}
-
-size_t tindex_created_expire(const char *before_hour, int (*fn)(const char *id, void *arg),
-			     void *arg)
-{
-	char dir[PATH_MAX];
-	size_t removed = 0;
-	index_path(dir, sizeof dir, "created", NULL);
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	struct dirent *de;
-	bool go_on = true;
-	while (go_on && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || strlen(de->d_name) != HOUR_NAME_LEN ||
-		    strcmp(de->d_name, before_hour) >= 0)
-			continue;
-		char hour_dir[PATH_MAX];
-		snprintf(hour_dir, sizeof hour_dir, "%s/%s", dir, de->d_name);
-		go_on = expire_hour(hour_dir, fn, arg, &removed);
-	}
-	closedir(d);
-	return removed;
+	tindex_path(dir, sizeof dir, "active", NULL);
+	return tindex_each_name(dir, active_name, &w);
 }
 
 /* ---- work folders: what a worker still owes a backend ---- */
@@ -327,7 +118,7 @@ static void work_name(char *out, size_t n, const char *id, int attempt)
 int tindex_work_add(enum tindex_work w, const char *id, int attempt)
 {
 	char dir[PATH_MAX], name[TINDEX_ID_LEN + 16];
-	index_path(dir, sizeof dir, work_dirs[w], NULL);
+	tindex_path(dir, sizeof dir, work_dirs[w], NULL);
 	work_name(name, sizeof name, id, attempt);
 	return store_touch_entry(dir, name);
 }
@@ -338,7 +129,7 @@ bool tindex_work_claim(enum tindex_work w, const char *id, int attempt)
 	if (!store_id_valid(id))
 		return false;
 	work_name(name, sizeof name, id, attempt);
-	index_path(path, sizeof path, work_dirs[w], name);
+	tindex_path(path, sizeof path, work_dirs[w], name);
 	/* unlink() succeeds for one caller only: that one owns the work. */
 	return unlink(path) == 0;
 }
@@ -372,7 +163,7 @@ size_t tindex_work_list(enum tindex_work w, struct tindex_work_item **out, size_
 {
 	char dir[PATH_MAX];
 	size_t n;
-	index_path(dir, sizeof dir, work_dirs[w], NULL);
+	tindex_path(dir, sizeof dir, work_dirs[w], NULL);
 	*out = store_dir_sorted(dir, sizeof **out, max, parse_work_name, NULL, cmp_work, &n);
 	return n;
 }
@@ -380,8 +171,8 @@ size_t tindex_work_list(enum tindex_work w, struct tindex_work_item **out, size_
 bool tindex_work_empty(enum tindex_work w)
 {
 	char dir[PATH_MAX];
-	index_path(dir, sizeof dir, work_dirs[w], NULL);
-	return dir_empty(dir);
+	tindex_path(dir, sizeof dir, work_dirs[w], NULL);
+	return tindex_dir_empty(dir);
 }
 
 /* ---- the drain wanted: a slot freed, a server back, a task due again ---- */
@@ -391,7 +182,7 @@ bool tindex_work_empty(enum tindex_work w)
 void tindex_drain_request(void)
 {
 	char dir[PATH_MAX];
-	index_path(dir, sizeof dir, "run", NULL);
+	tindex_path(dir, sizeof dir, "run", NULL);
 	/* A hint: if it is lost, the sweep drains on its own schedule. */
 	store_touch_entry(dir, DRAIN_WANTED);
 }
@@ -399,7 +190,7 @@ void tindex_drain_request(void)
 bool tindex_drain_take(void)
 {
 	char path[PATH_MAX];
-	index_path(path, sizeof path, "run", DRAIN_WANTED);
+	tindex_path(path, sizeof path, "run", DRAIN_WANTED);
 	return unlink(path) == 0;
 }
 
@@ -407,6 +198,6 @@ bool tindex_drain_requested(void)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	index_path(path, sizeof path, "run", DRAIN_WANTED);
+	tindex_path(path, sizeof path, "run", DRAIN_WANTED);
 	return stat(path, &st) == 0;
 }

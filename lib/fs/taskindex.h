@@ -1,16 +1,18 @@
 /* taskindex: the small folders that let dispatch, the sweep and listings avoid
  * reading every task ever stored.
  *
- *   queue/<prio>-<queuedAt>-<notBefore>-<id>   QUEUED (and PENDING) tasks; the names
- *                                             sort by priority (high first), then
- *                                             FIFO; notBefore holds back retries
- *   active/<id>                                PROCESSING tasks (the sweep's work list)
- *   created/<YYYYMMDDHH>/<createdAt>-<id>      every task by creation hour (listings,
- *                                             retention)
- *   sending/<id>.<attempt>                     attempts placed on a server that a
- *                                             worker has still to send
- *   cancelling/<id>.<attempt>                  cancelled attempts whose backend a
- *                                             worker has still to tell
+ *   queue/<prio>/<bucket>/<queuedAt>-<notBefore>-<id>
+ *                          QUEUED (and PENDING) tasks by priority (high first), then
+ *                          in 65.5 s buckets, then FIFO; notBefore holds back retries
+ *                          (lib/fs/queueindex.c)
+ *   active/<id>            PROCESSING tasks (the sweep's work list)
+ *   created/<YYYYMMDDHH>/<MM>/<createdAt>-<id>
+ *                          every task by creation hour and minute (listings,
+ *                          retention; lib/fs/createdindex.c)
+ *   sending/<id>.<attempt> attempts placed on a server that a worker has still
+ *                          to send
+ *   cancelling/<id>.<attempt>  cancelled attempts whose backend a worker has still
+ *                          to tell
  *
  * Entries are empty files and only hints: the task file is the truth. Crash order
  * keeps hints conservative: an entry is written (durably) before the task moves
@@ -36,12 +38,14 @@ int tindex_queue_add(const char *id, int priority, int64_t queued_at, int64_t no
 void tindex_queue_remove(const char *key);
 
 struct tindex_entry {
-	char key[TINDEX_KEY_MAX];
+	char key[TINDEX_KEY_MAX];   /* the entry's path under queue/ (the task's queueKey) */
+	char order[TINDEX_KEY_MAX]; /* sorts in dispatch order */
 	char id[TINDEX_ID_LEN + 1];
 	int64_t not_before;
 };
-/* Reads up to max queue entries in dispatch order; returns how many (caller frees
- * *out). */
+/* Reads up to max queue entries in dispatch order, from the first priority's first
+ * buckets only (so the cost follows max, not the queue); returns how many (caller
+ * frees *out). */
 size_t tindex_queue_list(struct tindex_entry **out, size_t max);
 size_t tindex_queue_depth(void);
 /* True when no entry waits: stops at the first name, so it costs the same for a
@@ -55,17 +59,21 @@ int tindex_active_each(int (*fn)(const char *id, void *arg), void *arg);
 
 int tindex_created_add(const char *id, int64_t created_at);
 void tindex_created_remove(const char *id, int64_t created_at);
-/* Up to max task ids newest first, strictly older than the cursor (a key returned
- * by a previous call, "" for the start). cursor_out receives the key of the last
- * id returned (for the next page). Returns how many ids were written. */
-size_t tindex_created_page(const char *cursor, char (*ids)[TINDEX_ID_LEN + 1], size_t max,
-			   char *cursor_out, size_t cursor_len);
+
+struct tindex_created_item {
+	char id[TINDEX_ID_LEN + 1];
+	char key[TINDEX_KEY_MAX]; /* "<createdAt>-<id>": a cursor resuming after it */
+};
+/* Up to max tasks newest first, strictly older than after_key (a key returned
+ * before, "" for the newest), reading only the folders that hold them: the hours,
+ * then one hour's minutes, then those minutes' entries. Returns how many. */
+size_t tindex_created_walk(const char *after_key, struct tindex_created_item *out, size_t max);
 
 /* Retention: walks the entries of the creation hours wholly older than before_hour
  * (a base/hour.h name); only those folders are opened, so history costs nothing
  * until it expires. fn(id, arg) answers 1 when the task is gone (its entry is then
- * removed), 0 to keep the entry, -1 to stop the walk (a budget spent). An hour
- * folder left empty is removed. Returns how many entries were removed. */
+ * removed), 0 to keep the entry, -1 to stop the walk (a budget spent). Folders
+ * left empty are removed. Returns how many entries were removed. */
 size_t tindex_created_expire(const char *before_hour, int (*fn)(const char *id, void *arg),
 			     void *arg);
 

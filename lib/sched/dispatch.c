@@ -722,7 +722,7 @@ static int drain_pass(struct server_list *snap, int max_tasks, int64_t until, bo
 {
 	int dispatched = 0;
 	struct tindex_entry *entries;
-	size_t n = tindex_queue_list(&entries, 1000);
+	size_t n = tindex_queue_list(&entries, 256);
 	int64_t now = now_ms();
 	*relist = false;
 	for (size_t i = 0; i < n && dispatched < max_tasks && mono_ms() < until; i++) {

@@ -133,8 +133,9 @@ long_ago=$(( $(date +%s%3N) - 9 * 86400 * 1000 ))
 f=$(task_file "$oid")
 edit_json "$f" ".createdAt=$long_ago | .completedAt=$long_ago"
 hour=$(date -u -d "@$((long_ago / 1000))" +%Y%m%d%H)
-mkdir -p "$STATE/created/$hour"
-mv "$STATE"/created/*/*"-$oid" "$STATE/created/$hour/$(printf '%013d' "$long_ago")-$oid"
+minute=$(date -u -d "@$((long_ago / 1000))" +%M)
+mkdir -p "$STATE/created/$hour/$minute"
+mv "$STATE"/created/*/*/*"-$oid" "$STATE/created/$hour/$minute/$(printf '%013d' "$long_ago")-$oid"
 sweep --quiet > /dev/null
 client GET "/api/v2/tasks/$oid"
 expect_eq "an expired finished task is removed" "$STATUS" 404
