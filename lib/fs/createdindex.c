@@ -1,7 +1,9 @@
 /* The created/ index: every task by creation time, for listings newest first and
- * for retention.
+ * for retention; and finished/<STATUS>/, the same for the tasks that ended in one
+ * status, so a listing filtered by it reads only tasks that match.
  *
  *   created/<YYYYMMDDHH>/<MM>/<createdAt>-<id>
+ *   finished/<COMPLETED|FAILED|CANCELLED>/<YYYYMMDDHH>/<MM>/<createdAt>-<id>
  *
  * createdAt is 13 digits of ms, so an entry's name, its key, sorts as (time, id)
  * does across the whole index. A listing reads the hour names (a week of retention
@@ -26,34 +28,73 @@
 #define MS_DIGITS 13
 #define MINUTE_MS 60000LL
 
-static void entry_dir(int64_t created_at, char *out, size_t n)
+/* The index's root under the tree: created/, or finished/<STATUS>/. */
+static void root_sub(const char *status, char *out, size_t n)
 {
-	char hour[HOUR_NAME_LEN + 1], sub[64];
+	if (status)
+		snprintf(out, n, "finished/%s", status);
+	else
+		snprintf(out, n, "created");
+}
+
+static void entry_dir(const char *status, int64_t created_at, char *out, size_t n)
+{
+	char hour[HOUR_NAME_LEN + 1], root[48], sub[96];
+	root_sub(status, root, sizeof root);
 	hour_name(created_at, hour);
-	snprintf(sub, sizeof sub, "created/%s/%02d", hour,
+	snprintf(sub, sizeof sub, "%s/%s/%02d", root, hour,
 		 (int)((created_at - hour_floor(created_at)) / MINUTE_MS));
 	tindex_path(out, n, sub, NULL);
 }
 
-int tindex_created_add(const char *id, int64_t created_at)
+static int entry_add(const char *status, const char *id, int64_t created_at)
 {
 	char dir[PATH_MAX], name[96];
-	entry_dir(created_at, dir, sizeof dir);
+	entry_dir(status, created_at, dir, sizeof dir);
 	snprintf(name, sizeof name, "%013lld-%s", (long long)created_at, id);
 	return store_touch_entry(dir, name);
 }
 
+/* 0 when removed, -1 when there was no such entry. */
+static int entry_remove(const char *status, const char *id, int64_t created_at)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 96];
+	entry_dir(status, created_at, dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/%013lld-%s", dir, (long long)created_at, id);
+	return unlink(path) == 0 || errno != ENOENT ? 0 : -1;
+}
+
+int tindex_created_add(const char *id, int64_t created_at)
+{
+	return entry_add(NULL, id, created_at);
+}
+
 void tindex_created_remove(const char *id, int64_t created_at)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 96], hour[HOUR_NAME_LEN + 1];
-	entry_dir(created_at, dir, sizeof dir);
-	snprintf(path, sizeof path, "%s/%013lld-%s", dir, (long long)created_at, id);
-	if (unlink(path) == 0 || errno != ENOENT)
+	if (entry_remove(NULL, id, created_at) == 0)
 		return;
+	char path[PATH_MAX + 96], hour[HOUR_NAME_LEN + 1];
 	hour_name(created_at, hour); /* a tree from before the minutes */
 	snprintf(path, sizeof path, "%s/created/%s/%013lld-%s", store_root(), hour,
 		 (long long)created_at, id);
 	unlink(path);
+}
+
+static bool status_ok(const char *status)
+{
+	return status && *status && strlen(status) < 16 &&
+	       strspn(status, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(status);
+}
+
+int tindex_finished_add(const char *status, const char *id, int64_t created_at)
+{
+	return status_ok(status) ? entry_add(status, id, created_at) : STORE_INVALID;
+}
+
+void tindex_finished_remove(const char *status, const char *id, int64_t created_at)
+{
+	if (status_ok(status))
+		entry_remove(status, id, created_at);
 }
 
 /* ---- names ---- */
@@ -163,13 +204,15 @@ static void walk_hour(struct walk *w, const char *hour_dir, int64_t hour_start)
 	free(mins);
 }
 
-size_t tindex_created_walk(const char *after_key, struct tindex_created_item *out, size_t max)
+static size_t walk_index(const char *status, const char *after_key,
+			 struct tindex_created_item *out, size_t max)
 {
 	struct walk w = {.after = after_key ? after_key : "", .out = out, .max = max};
 	if (w.after[0])
 		w.after_ms = strtoll(w.after, NULL, 10);
-	char dir[PATH_MAX];
-	tindex_path(dir, sizeof dir, "created", NULL);
+	char dir[PATH_MAX], root[48];
+	root_sub(status, root, sizeof root);
+	tindex_path(dir, sizeof dir, root, NULL);
 	struct name *hours;
 	size_t nh = names_desc(dir, HOUR_NAME_LEN, &hours);
 	for (size_t h = 0; h < nh && w.n < w.max; h++) {
@@ -182,6 +225,17 @@ size_t tindex_created_walk(const char *after_key, struct tindex_created_item *ou
 	}
 	free(hours);
 	return w.n;
+}
+
+size_t tindex_created_walk(const char *after_key, struct tindex_created_item *out, size_t max)
+{
+	return walk_index(NULL, after_key, out, max);
+}
+
+size_t tindex_finished_walk(const char *status, const char *after_key,
+			    struct tindex_created_item *out, size_t max)
+{
+	return status_ok(status) ? walk_index(status, after_key, out, max) : 0;
 }
 
 /* ---- retention ---- */
@@ -241,13 +295,45 @@ static int expire_hour(const char *name, void *arg)
 	return e->x->stop ? 1 : 0;
 }
 
-size_t tindex_created_expire(const char *before_hour, int (*fn)(const char *id, void *arg),
-			     void *arg)
+static size_t expire_index(const char *root, const char *before_hour,
+			   int (*fn)(const char *id, void *arg), void *arg)
 {
 	char dir[PATH_MAX];
-	tindex_path(dir, sizeof dir, "created", NULL);
+	tindex_path(dir, sizeof dir, root, NULL);
 	struct expire x = {.fn = fn, .arg = arg};
 	struct expire_hours e = {before_hour, dir, &x};
 	tindex_each_name(dir, expire_hour, &e);
 	return x.removed;
+}
+
+size_t tindex_created_expire(const char *before_hour, int (*fn)(const char *id, void *arg),
+			     void *arg)
+{
+	return expire_index("created", before_hour, fn, arg);
+}
+
+struct expire_statuses {
+	const char *before_hour;
+	int (*fn)(const char *id, void *arg);
+	void *arg;
+};
+
+static int expire_status(const char *name, void *arg)
+{
+	const struct expire_statuses *e = arg;
+	char root[48];
+	if (!status_ok(name))
+		return 0;
+	root_sub(name, root, sizeof root);
+	expire_index(root, e->before_hour, e->fn, e->arg);
+	return 0;
+}
+
+void tindex_finished_expire(const char *before_hour, int (*fn)(const char *id, void *arg),
+			    void *arg)
+{
+	char dir[PATH_MAX];
+	struct expire_statuses e = {before_hour, fn, arg};
+	tindex_path(dir, sizeof dir, "finished", NULL);
+	tindex_each_name(dir, expire_status, &e);
 }

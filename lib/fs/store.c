@@ -40,7 +40,8 @@ static char root_dir[PATH_MAX] = "state";
 static unsigned lock_wait_ms = 5000;
 
 static const char *const tree_dirs[] = {
-	"servers", "tasks", "idempotency", "queue", "active", "created", "sending", "cancelling",
+	"servers", "tasks", "idempotency", "queue", "active", "created", "finished", "sending",
+	"cancelling",
 	"locks", "run", "corrupt",
 	"journal", "log",
 	"stats", "stats/events", "stats/hourly",

@@ -9,6 +9,8 @@
  *   created/<YYYYMMDDHH>/<MM>/<createdAt>-<id>
  *                          every task by creation hour and minute (listings,
  *                          retention; lib/fs/createdindex.c)
+ *   finished/<STATUS>/<YYYYMMDDHH>/<MM>/<createdAt>-<id>
+ *                          the same, per terminal status (filtered listings)
  *   sending/<id>.<attempt> attempts placed on a server that a worker has still
  *                          to send
  *   cancelling/<id>.<attempt>  cancelled attempts whose backend a worker has still
@@ -68,6 +70,18 @@ struct tindex_created_item {
  * before, "" for the newest), reading only the folders that hold them: the hours,
  * then one hour's minutes, then those minutes' entries. Returns how many. */
 size_t tindex_created_walk(const char *after_key, struct tindex_created_item *out, size_t max);
+
+/* finished/<status>/: the same index for the tasks that ended in status (COMPLETED,
+ * FAILED, CANCELLED), written when a task reaches it and removed when a retry takes
+ * it out; a hint like the others (a listing checks each task's status). */
+int tindex_finished_add(const char *status, const char *id, int64_t created_at);
+void tindex_finished_remove(const char *status, const char *id, int64_t created_at);
+size_t tindex_finished_walk(const char *status, const char *after_key,
+			    struct tindex_created_item *out, size_t max);
+/* Retention of every finished/<status>/ as tindex_created_expire does for
+ * created/ (fn answers for each entry's task; nothing is counted). */
+void tindex_finished_expire(const char *before_hour, int (*fn)(const char *id, void *arg),
+			    void *arg);
 
 /* Retention: walks the entries of the creation hours wholly older than before_hour
  * (a base/hour.h name); only those folders are opened, so history costs nothing

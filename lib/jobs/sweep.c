@@ -205,6 +205,15 @@ static int expire_one(const char *id, void *arg)
 	return 1;
 }
 
+/* finished/'s entries follow their tasks: dropped once retention removed them. */
+static int drop_if_gone(const char *id, void *arg)
+{
+	struct retention_walk *w = arg;
+	if (mono_ms() >= w->until)
+		return -1;
+	return store_exists("tasks", id) ? 0 : 1;
+}
+
 static void retention(const struct sweep_opts *o, struct sweep_summary *s, int64_t until)
 {
 	int days = (int)config_sect_int("sweep", "retentionDays", 7, 1, 3650);
@@ -212,6 +221,7 @@ static void retention(const struct sweep_opts *o, struct sweep_summary *s, int64
 	char cutoff_hour[HOUR_NAME_LEN + 1];
 	hour_name(w.cutoff, cutoff_hour);
 	tindex_created_expire(cutoff_hour, expire_one, &w);
+	tindex_finished_expire(cutoff_hour, drop_if_gone, &w);
 }
 
 /* ---- the run ---- */

@@ -514,6 +514,8 @@ struct edit_ctx {
 	task_edit_fn *fn;
 	void *arg;
 	struct buf *public_json;
+	enum task_status was, became;
+	int64_t created_at;
 };
 
 static int task_edit(yajl_val old, struct jgen *g, void *arg)
@@ -521,7 +523,15 @@ static int task_edit(yajl_val old, struct jgen *g, void *arg)
 	struct edit_ctx *c = arg;
 	struct task t;
 	task_from_doc(old, &t);
+	c->was = t.status;
 	int rc = c->fn(&t, c->arg);
+	c->became = t.status;
+	c->created_at = t.created_at;
+	/* Every status change passes here, so here the finished/ index follows it: the
+	 * entry of a status goes down before the task file says it (a listing checks
+	 * the file), and the entry of the one it left goes after (task_update). */
+	if (rc == STORE_OK && t.status != c->was && task_status_terminal(t.status))
+		tindex_finished_add(task_status_name(t.status), t.id, t.created_at);
 	if (rc == STORE_OK)
 		task_to_doc(&t, g);
 	if (c->public_json && (rc == STORE_OK || rc == STORE_UNCHANGED)) {
@@ -537,8 +547,11 @@ static int task_edit(yajl_val old, struct jgen *g, void *arg)
 
 int task_update(const char *id, task_edit_fn *fn, void *arg, struct buf *public_json)
 {
-	struct edit_ctx c = {fn, arg, public_json};
-	return store_update("tasks", id, 0, task_edit, &c);
+	struct edit_ctx c = {fn, arg, public_json, TASK_PENDING, TASK_PENDING, 0};
+	int rc = store_update("tasks", id, 0, task_edit, &c);
+	if (rc == STORE_OK && c.became != c.was && task_status_terminal(c.was))
+		tindex_finished_remove(task_status_name(c.was), id, c.created_at);
+	return rc;
 }
 
 _Static_assert(TASK_ID_LEN == TINDEX_ID_LEN, "task ids are the index's ids");

@@ -32,6 +32,17 @@ static bool matches(const struct tasklist_query *q, const char *id, struct jgen 
 	return m;
 }
 
+/* A filter on a terminal status walks that status's own index, which holds only
+ * tasks that ended so: the page costs its own size. Any other walks created/. */
+static size_t walk(const struct tasklist_query *q, const char *after,
+		   struct tindex_created_item *out, size_t max)
+{
+	if (q->status >= 0 && task_status_terminal((enum task_status)q->status))
+		return tindex_finished_walk(task_status_name((enum task_status)q->status), after,
+					    out, max);
+	return tindex_created_walk(after, out, max);
+}
+
 int tasklist_page(const struct tasklist_query *q, struct jgen *g, char next[TASKLIST_CURSOR_MAX])
 {
 	/* Keys sort as (createdAt, id); an older cursor carried the hour in front. */
@@ -48,7 +59,7 @@ int tasklist_page(const struct tasklist_query *q, struct jgen *g, char next[TASK
 	 * page resumes right after it and nothing is looked at twice. */
 	while (!full && scanned < TASKLIST_SCAN_MAX) {
 		size_t want = WALK_BATCH;
-		size_t got = tindex_created_walk(at, batch, want);
+		size_t got = walk(q, at, batch, want);
 		for (size_t i = 0; i < got && !full && scanned < TASKLIST_SCAN_MAX; i++) {
 			scanned++;
 			snprintf(at, sizeof at, "%s", batch[i].key);
@@ -68,7 +79,7 @@ int tasklist_page(const struct tasklist_query *q, struct jgen *g, char next[TASK
 		snprintf(ahead, sizeof ahead, "%s", at);
 		more = false;
 		while (!more && scanned < TASKLIST_SCAN_MAX) {
-			size_t got = tindex_created_walk(ahead, batch, WALK_BATCH);
+			size_t got = walk(q, ahead, batch, WALK_BATCH);
 			for (size_t i = 0; i < got && !more && scanned < TASKLIST_SCAN_MAX; i++) {
 				scanned++;
 				snprintf(ahead, sizeof ahead, "%s", batch[i].key);

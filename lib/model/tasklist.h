@@ -1,9 +1,10 @@
 /* tasklist: GET /api/v2/tasks's listing: tasks newest first, filtered by status and
  * server, a page at a time with a cursor.
  *
- * Cost: the created/ index (fs/taskindex.h) is walked from the cursor, reading only
- * the folders that hold the page, and each task looked at is one file read. A
- * filter that matches rarely is bounded by TASKLIST_SCAN_MAX tasks looked at per
+ * Cost: an index (fs/taskindex.h) is walked from the cursor, reading only the
+ * folders that hold the page, and each task looked at is one file read. A filter
+ * on COMPLETED, FAILED or CANCELLED walks finished/<STATUS>/, which holds only
+ * such tasks; others walk created/. A filter that matches rarely there is bounded by TASKLIST_SCAN_MAX tasks looked at per
  * page: the page may then be short, with a cursor to go on from, so no request
  * costs more than that, however many tasks are stored. */
 #ifndef TASKGATE_TASKLIST_H

@@ -6,7 +6,8 @@ active/ entries) assigned to server 'bench', and QUEUED tasks (argument 4, defau
 0) for model 'bench' waiting in queue/, queued over the last QUEUED/50 seconds
 (50 a second, the pace of a busy gateway whose backends fell behind). Writes the
 files directly in the layout lib/fs/store.c, lib/fs/createdindex.c and
-lib/fs/queueindex.c define (FNV-1a shards, minute and bucket folders)."""
+lib/fs/queueindex.c define (FNV-1a shards, minute and bucket folders, and the
+finished/COMPLETED index)."""
 import json, os, sys, time, uuid
 
 def shard(task_id):
@@ -72,6 +73,9 @@ def main():
         hour = time.strftime("%Y%m%d%H", time.gmtime(created // 1000))
         minute = time.strftime("%M", time.gmtime(created // 1000))
         entry(os.path.join(state, "created", hour, minute), "%013d-%s" % (created, tid))
+        if kind == "done":
+            entry(os.path.join(state, "finished", "COMPLETED", hour, minute),
+                  "%013d-%s" % (created, tid))
         if kind == "active":
             write(os.path.join(state, "active", tid), b"")
 

@@ -91,6 +91,7 @@ struct mock_config {
     const char *webhook_token; /* NULL: no Authorization header on webhooks */
     bool async;                /* http-json: 202 + callback */
     unsigned max_seconds;      /* self-stop after this long (safety net) */
+    unsigned accept_delay_ms;  /* a create is answered this much later (a slow PUT) */
 };
 
 extern struct mock_config g_cfg;

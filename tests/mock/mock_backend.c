@@ -34,6 +34,7 @@ static void usage(FILE *f)
     fputs("usage: mock_backend --protocol cog|http-json [--port N] [--port-file PATH]\n"
           "         [--slots N] [--delay-ms N] [--mode MODE] [--health STATUS]\n"
           "         [--webhook-token TOKEN] [--name NAME] [--async] [--max-seconds N]\n"
+          "         [--accept-delay-ms N]\n"
           "MODE: ok fail no-callback busy starting bad-input error500 hang flap\n"
           "STATUS: READY STARTING BUSY SETUP_FAILED DEFUNCT UNHEALTHY\n"
           "Listens on 127.0.0.1 only; prints the bound port on stdout.\n",
@@ -75,7 +76,7 @@ static bool parse_protocol(const char *s, enum protocol *out)
 /* Returns 0 to run, 1 to exit successfully (--help), 2 on a usage error. */
 static int parse_args(int argc, char **argv, struct runtime_cfg *rc)
 {
-    enum { O_PORT_FILE = 256, O_DELAY, O_WEBHOOK_TOKEN, O_MAX_SECONDS };
+    enum { O_PORT_FILE = 256, O_DELAY, O_WEBHOOK_TOKEN, O_MAX_SECONDS, O_ACCEPT_DELAY };
     static const struct option opts[] = {
         {"protocol", required_argument, NULL, 'P'},
         {"port", required_argument, NULL, 'p'},
@@ -88,6 +89,7 @@ static int parse_args(int argc, char **argv, struct runtime_cfg *rc)
         {"name", required_argument, NULL, 'n'},
         {"async", no_argument, NULL, 'a'},
         {"max-seconds", required_argument, NULL, O_MAX_SECONDS},
+        {"accept-delay-ms", required_argument, NULL, O_ACCEPT_DELAY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -107,6 +109,7 @@ static int parse_args(int argc, char **argv, struct runtime_cfg *rc)
         case 'n': g_cfg.name = optarg; break;
         case 'a': g_cfg.async = true; break;
         case O_MAX_SECONDS: ok = parse_uint(optarg, MAX_MAX_SECONDS, &g_cfg.max_seconds) && g_cfg.max_seconds > 0; break;
+        case O_ACCEPT_DELAY: ok = parse_uint(optarg, MOCK_MAX_DELAY_MS, &g_cfg.accept_delay_ms); break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }

@@ -292,6 +292,8 @@ static enum MHD_Result cog_create(struct MHD_Connection *c,
                                   const struct request_ctx *ctx,
                                   const char *path_id)
 {
+    if (g_cfg.accept_delay_ms)
+        sleep_ms(g_cfg.accept_delay_ms); /* a slow PUT, before anything happens */
     enum MHD_Result ret;
     enum mode mode = core_get_cfg().mode; /* one snapshot decides the outcome */
     if (refuse_by_mode(c, mode, &ret))
