@@ -168,6 +168,19 @@ size_t tindex_work_list(enum tindex_work w, struct tindex_work_item **out, size_
 	return n;
 }
 
+int tindex_work_take(enum tindex_work w, int max, int64_t until_mono,
+		     bool (*act)(const struct tindex_work_item *it, void *arg), void *arg)
+{
+	struct tindex_work_item *v;
+	size_t n = tindex_work_list(w, &v, (size_t)max);
+	int done = 0;
+	for (size_t i = 0; i < n && mono_ms() < until_mono; i++)
+		if (tindex_work_claim(w, v[i].id, v[i].attempt) && act(&v[i], arg))
+			done++; /* (an entry another worker claimed first is its work) */
+	free(v);
+	return done;
+}
+
 bool tindex_work_empty(enum tindex_work w)
 {
 	char dir[PATH_MAX];

@@ -107,6 +107,10 @@ int tindex_work_add(enum tindex_work w, const char *id, int attempt);
 bool tindex_work_claim(enum tindex_work w, const char *id, int attempt);
 /* Up to max entries (any order of the folder's first max, sorted); caller frees. */
 size_t tindex_work_list(enum tindex_work w, struct tindex_work_item **out, size_t max);
+/* Claims up to max entries, until until_mono (mono_ms()), and calls act for each
+ * claimed one; returns how many act said it did. */
+int tindex_work_take(enum tindex_work w, int max, int64_t until_mono,
+		     bool (*act)(const struct tindex_work_item *it, void *arg), void *arg);
 bool tindex_work_empty(enum tindex_work w);
 
 /* run/drain-wanted: a request that freed a slot (or queued a task some server may

@@ -141,29 +141,27 @@ static bool cancelled_on(const char *id, int n, struct server *srv)
 	return cancelled;
 }
 
+/* A kill after the claim leaves the backend to finish the prediction; its late
+ * answer is refused (the attempt is over). */
+static bool tell_backend(const struct tindex_work_item *it, void *arg)
+{
+	(void)arg;
+	struct server srv;
+	if (!cancelled_on(it->id, it->attempt, &srv))
+		return false;
+	char prediction_id[64];
+	snprintf(prediction_id, sizeof prediction_id, "%s-%d", it->id, it->attempt);
+	/* The backend hears of the cancel only once the tree has it on disk. */
+	if (journal_commit() < 0)
+		log_warn("cancel of %s on %s: the state tree could not be made durable",
+			 prediction_id, srv.id);
+	else
+		backend_cancel(&srv, prediction_id);
+	server_free(&srv);
+	return true;
+}
+
 int task_cancels_send_pending(int max, int64_t until_mono)
 {
-	struct tindex_work_item *v;
-	size_t n = tindex_work_list(TINDEX_CANCEL, &v, (size_t)max);
-	int told = 0;
-	for (size_t i = 0; i < n && mono_ms() < until_mono; i++) {
-		struct server srv;
-		/* A kill after the claim leaves the backend to finish the prediction; its
-		 * late answer is refused (the attempt is over). */
-		if (!tindex_work_claim(TINDEX_CANCEL, v[i].id, v[i].attempt) ||
-		    !cancelled_on(v[i].id, v[i].attempt, &srv))
-			continue;
-		char prediction_id[64];
-		snprintf(prediction_id, sizeof prediction_id, "%s-%d", v[i].id, v[i].attempt);
-		/* The backend hears of the cancel only once the tree has it on disk. */
-		if (journal_commit() < 0)
-			log_warn("cancel of %s on %s: the state tree could not be made durable",
-				 prediction_id, srv.id);
-		else
-			backend_cancel(&srv, prediction_id);
-		server_free(&srv);
-		told++;
-	}
-	free(v);
-	return told;
+	return tindex_work_take(TINDEX_CANCEL, max, until_mono, tell_backend, NULL);
 }

@@ -676,24 +676,21 @@ static bool owed_send(const struct tindex_work_item *it, struct dispatch_send *s
 	return due;
 }
 
+/* A kill between the claim and the answer leaves the attempt to its deadline (the
+ * sweep), like any answer lost on the way. */
+static bool send_owed(const struct tindex_work_item *it, void *arg)
+{
+	(void)arg;
+	struct dispatch_send send;
+	if (!owed_send(it, &send))
+		return false;
+	dispatch_send(&send);
+	return true;
+}
+
 int dispatch_send_pending(int max, int64_t until_mono)
 {
-	struct tindex_work_item *v;
-	size_t n = tindex_work_list(TINDEX_SEND, &v, (size_t)max);
-	int sent = 0;
-	for (size_t i = 0; i < n && mono_ms() < until_mono; i++) {
-		/* A kill between the claim and the answer leaves the attempt to its
-		 * deadline (the sweep), like any answer lost on the way. */
-		if (!tindex_work_claim(TINDEX_SEND, v[i].id, v[i].attempt))
-			continue; /* another worker has it */
-		struct dispatch_send send;
-		if (owed_send(&v[i], &send)) {
-			dispatch_send(&send);
-			sent++;
-		}
-	}
-	free(v);
-	return sent;
+	return tindex_work_take(TINDEX_SEND, max, until_mono, send_owed, NULL);
 }
 
 /* ---- draining the queue ---- */

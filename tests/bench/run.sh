@@ -7,14 +7,18 @@
 # Measured:
 #   floor                      GET /floor (floor.fcgi)
 #   create, queued             POST /api/v2/tasks, no server registered
-#   create, dispatched         POST /api/v2/tasks to a fast async Cog mock
+#   create, dispatched         POST /api/v2/tasks to a fast async Cog mock (answered at
+#                              once: a worker sends the task; tests/bench/workmodel.sh
+#                              measures the sends end to end)
 #   get                        GET /api/v2/tasks/:id
 # Each on the state tree on disk (every acknowledged write made durable by the
 # journal: one fdatasync per request) and, for the creates, again on tmpfs
 # (/dev/shm), which shows taskgate's own CPU cost without the disk's flush
 # latency; queued creation once more on disk with "journal": false (file and
 # directory fsync'd for every write), which shows what the journal buys.
-# Then tests/bench/lb_servers.sh (1/10/100 servers) and tests/bench/sweep_cost.sh.
+# Then tests/bench/lb_servers.sh (1/10/100 servers), tests/bench/sweep_cost.sh,
+# tests/bench/workmodel.sh (dispatch, slow PUTs, GETs beside hanging sends) and
+# tests/bench/scale.sh (a million tasks against a thousand).
 # Environment: BUILD, DURATION (s per measurement, 5), CONNS (8), PROCS (4), ONLY.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,63 +30,17 @@ PROCS=${PROCS:-4}
 CLIENT=bench-client-token-0123456789
 ADMIN=bench-admin-token-0123456789
 export TASKGATE_TOKEN=$CLIENT
-WORK=$(mktemp -d /tmp/taskgate-bench.XXXXXX)
+. "$here/lib.sh"
 SHM=$(mktemp -d /dev/shm/taskgate-bench.XXXXXX)
-pids=()
+remove_shm() { rm -rf "$SHM"; }
+bench_extra_cleanup=remove_shm
 
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$WORK" "$SHM"
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-# start_gateway NAME STATE_PARENT [JQ]: lighttpd with taskgate on / and the floor on
-# /floor; JQ edits config.json.
-start_gateway() {
-	local name=$1 dir="$WORK/$1" state="$2/$1-state" port edit=${3:-.}
-	port=$(free_port)
-	mkdir -p "$dir/www"
-	STATE_DIR="$state" ADMIN_TOKEN=$ADMIN CLIENT_TOKEN=$CLIENT PUBLIC_URL="http://127.0.0.1:$port" \
-		"$BUILD/taskgate.fcgi" init > /dev/null
-	# Bench runs measure request handling, not piggy-backed cron work.
-	jq ".piggyback.enabled=false | $edit" "$state/config.json" > "$state/c.new" && mv "$state/c.new" "$state/config.json"
-	cat > "$dir/lighttpd.conf" <<CONF
-server.modules = ("mod_fastcgi")
-server.bind = "127.0.0.1"
-server.port = $port
-server.document-root = "$dir/www"
-server.errorlog = "$dir/error.log"
-server.max-request-size = 1024
-fastcgi.server = (
-  "/floor" => (( "bin-path" => "$BUILD/tests/floor.fcgi", "socket" => "$dir/floor.sock",
-                 "max-procs" => $PROCS, "check-local" => "disable" )),
-  "/" => (( "bin-path" => "$BUILD/taskgate.fcgi", "socket" => "$dir/taskgate.sock",
-            "max-procs" => $PROCS, "check-local" => "disable",
-            "bin-environment" => ( "STATE_DIR" => "$state" ) )),
-)
-CONF
-	lighttpd -D -f "$dir/lighttpd.conf" > "$dir/stderr.log" 2>&1 &
-	pids+=($!)
-	local i
-	for i in $(seq 1 100); do
-		curl -sf "http://127.0.0.1:$port/api/v2/health" > /dev/null && break
-		sleep 0.1
-	done
-	eval "URL_$name=http://127.0.0.1:$port"
-	eval "STATE_$name=$state"
-}
+# start_gateway NAME STATE_PARENT [JQ]: a gateway (tests/bench/lib.sh) on the tree
+# STATE_PARENT/NAME-state.
+start_gateway() { bench_gateway "$1" "$2/$1-state" "${3:-.}"; }
 
 # measure LABEL URL [wrk args]: one wrk run; prints and records rps, p50, p99.
 declare -A RPS P50 P99
-ms() { # wrk latency ("1.23ms", "850.00us", "1.10s") in milliseconds
-	awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.2f", n }'
-}
 measure() {
 	local label=$1 url=$2
 	shift 2
@@ -97,9 +55,7 @@ measure() {
 	[ -n "$errs" ] && echo "bench: $label had $errs non-2xx answers" >&2
 }
 
-for tool in wrk lighttpd curl jq python3; do
-	command -v "$tool" > /dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+bench_need wrk lighttpd curl jq python3
 
 start_gateway disk "$WORK"
 start_gateway tmpfs "$SHM"
@@ -152,4 +108,6 @@ echo
 [ "${ONLY:-}" = core ] && exit 0
 [ -x "$here/lb_servers.sh" ] && BUILD=$BUILD bash "$here/lb_servers.sh"
 [ -x "$here/sweep_cost.sh" ] && BUILD=$BUILD bash "$here/sweep_cost.sh"
+[ -x "$here/workmodel.sh" ] && BUILD=$BUILD bash "$here/workmodel.sh"
+[ -x "$here/scale.sh" ] && BUILD=$BUILD bash "$here/scale.sh"
 exit 0

@@ -21,58 +21,14 @@ DRAIN=${DRAIN:-100}
 PROCS=${PROCS:-4}
 ADMIN=bench-admin-token-0123456789
 CLIENT=bench-client-token-0123456789
-WORK=$(mktemp -d /tmp/taskgate-bench-scale.XXXXXX)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2> /dev/null; done
-	wait 2> /dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+. "$here/lib.sh"
 
 make_tree() { # name finished queued
 	local state="$WORK/$1-state"
-	STATE_DIR="$state" ADMIN_TOKEN=$ADMIN CLIENT_TOKEN=$CLIENT PUBLIC_URL="http://127.0.0.1:0" \
-		"$BUILD/taskgate.fcgi" init > /dev/null
+	STATE_DIR="$state" ADMIN_TOKEN=$ADMIN CLIENT_TOKEN=$CLIENT "$BUILD/taskgate.fcgi" init > /dev/null
 	# No piggy-backed periodic work: each measure runs what it measures.
-	jq '.piggyback.enabled=false' "$state/config.json" > "$state/c.new" && mv "$state/c.new" "$state/config.json"
 	python3 "$here/make_history.py" "$state" "$2" 0 "$3"
 }
-
-start_gateway() { # name
-	local name=$1 dir="$WORK/$1" state="$WORK/$1-state" port
-	port=$(free_port)
-	mkdir -p "$dir/www"
-	jq ".publicUrl=\"http://127.0.0.1:$port\"" "$state/config.json" > "$state/c.new" &&
-		mv "$state/c.new" "$state/config.json"
-	cat > "$dir/lighttpd.conf" <<CONF
-server.modules = ("mod_fastcgi")
-server.bind = "127.0.0.1"
-server.port = $port
-server.document-root = "$dir/www"
-server.errorlog = "$dir/error.log"
-fastcgi.server = (
-  "/" => (( "bin-path" => "$BUILD/taskgate.fcgi", "socket" => "$dir/taskgate.sock",
-            "max-procs" => $PROCS, "check-local" => "disable",
-            "bin-environment" => ( "STATE_DIR" => "$state" ) )),
-)
-CONF
-	lighttpd -D -f "$dir/lighttpd.conf" > "$dir/stderr.log" 2>&1 &
-	pids+=($!)
-	local i
-	for i in $(seq 1 100); do
-		curl -sf "http://127.0.0.1:$port/api/v2/health" > /dev/null && break
-		sleep 0.1
-	done
-	eval "URL_$name=http://127.0.0.1:$port"
-}
-
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 list_p50() { # url: p50 (ms) of REPEAT filtered listings
 	local i
@@ -90,15 +46,6 @@ sweep_ms() { # name: median wall time (ms) of REPEAT sweep runs, start-up includ
 		t1=$(date +%s%N)
 		awk -v d="$((t1 - t0))" 'BEGIN { printf "%.2f\n", d / 1e6 }'
 	done | median
-}
-
-start_mock() { # name
-	"$BUILD/tests/mock_backend" --protocol cog --port 0 --port-file "$WORK/$1.port" --slots 64 \
-		--delay-ms 1 --name "$1" --max-seconds 3600 > "$WORK/$1.log" 2>&1 &
-	pids+=($!)
-	local i
-	for i in $(seq 1 100); do [ -s "$WORK/$1.port" ] && break; sleep 0.1; done
-	eval "MOCK_$1=http://127.0.0.1:$(cat "$WORK/$1.port")"
 }
 
 drain_rate() { # name: tasks/s until DRAIN queued tasks completed on a fresh fast server
@@ -122,25 +69,22 @@ drain_rate() { # name: tasks/s until DRAIN queued tasks completed on a fresh fas
 	awk -v n="${done:-0}" -v t="$(( (t1 - t0) / 1000000 ))" 'BEGIN { printf "%.1f", n * 1000 / (t > 0 ? t : 1) }'
 }
 
-for tool in lighttpd curl jq python3; do
-	command -v "$tool" > /dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+bench_need lighttpd curl jq python3
 echo "scale: building trees (small: $SMALL_FINISHED finished, $SMALL_QUEUED queued;" \
 	"big: $FINISHED finished, $QUEUED queued)..."
 t0=$(date +%s)
 make_tree small "$SMALL_FINISHED" "$SMALL_QUEUED"
 make_tree big "$FINISHED" "$QUEUED"
 echo "scale: trees built in $(( $(date +%s) - t0 )) s"
-start_gateway small
-start_gateway big
-start_mock small
-start_mock big
+bench_gateway small "$WORK/small-state"
+bench_gateway big "$WORK/big-state"
+bench_mock small --slots 64 --delay-ms 1
+bench_mock big --slots 64 --delay-ms 1
 
 ls=$(list_p50 "$URL_small") lb=$(list_p50 "$URL_big")
 ss=$(sweep_ms small) sb=$(sweep_ms big)
 ds=$(drain_rate small) db=$(drain_rate big)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 printf '\n%-34s %12s %12s %8s %s\n' measure small big big/small target
 printf '%-34s %12s %12s %8s %s\n' "list status=COMPLETED limit=10 ms" "$ls" "$lb" "$(ratio "$lb" "$ls")" "<= 2"
 printf '%-34s %12s %12s %8s %s\n' "dispatch, tasks/s" "$ds" "$db" "$(ratio "$db" "$ds")" ">= 0.5"

@@ -20,60 +20,7 @@ PROCS=${PROCS:-4}
 CLIENT=bench-client-token-0123456789
 ADMIN=bench-admin-token-0123456789
 export TASKGATE_TOKEN=$CLIENT
-WORK=$(mktemp -d /tmp/taskgate-bench-work.XXXXXX)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2> /dev/null; done
-	wait 2> /dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-start_gateway() { # name
-	local name=$1 dir="$WORK/$1" state="$WORK/$1/state" port
-	port=$(free_port)
-	mkdir -p "$dir/www"
-	STATE_DIR="$state" ADMIN_TOKEN=$ADMIN CLIENT_TOKEN=$CLIENT PUBLIC_URL="http://127.0.0.1:$port" \
-		"$BUILD/taskgate.fcgi" init > /dev/null
-	jq '.piggyback.enabled=false' "$state/config.json" > "$state/c.new" && mv "$state/c.new" "$state/config.json"
-	cat > "$dir/lighttpd.conf" <<CONF
-server.modules = ("mod_fastcgi")
-server.bind = "127.0.0.1"
-server.port = $port
-server.document-root = "$dir/www"
-server.errorlog = "$dir/error.log"
-fastcgi.server = (
-  "/floor" => (( "bin-path" => "$BUILD/tests/floor.fcgi", "socket" => "$dir/floor.sock",
-                 "max-procs" => $PROCS, "check-local" => "disable" )),
-  "/" => (( "bin-path" => "$BUILD/taskgate.fcgi", "socket" => "$dir/taskgate.sock",
-            "max-procs" => $PROCS, "check-local" => "disable",
-            "bin-environment" => ( "STATE_DIR" => "$state" ) )),
-)
-CONF
-	lighttpd -D -f "$dir/lighttpd.conf" > "$dir/stderr.log" 2>&1 &
-	pids+=($!)
-	local i
-	for i in $(seq 1 100); do
-		curl -sf "http://127.0.0.1:$port/api/v2/health" > /dev/null && break
-		sleep 0.1
-	done
-	eval "URL_$name=http://127.0.0.1:$port"
-}
-
-start_mock() { # name args...
-	local name=$1
-	shift
-	"$BUILD/tests/mock_backend" --protocol cog --port 0 --port-file "$WORK/$name.port" \
-		--name "$name" --max-seconds 3600 "$@" > "$WORK/$name.log" 2>&1 &
-	pids+=($!)
-	local i
-	for i in $(seq 1 100); do [ -s "$WORK/$name.port" ] && break; sleep 0.1; done
-	eval "MOCK_$name=http://127.0.0.1:$(cat "$WORK/$name.port")"
-}
+. "$here/lib.sh"
 
 register() { # gateway-url mock-url maxConcurrent
 	curl -s -o /dev/null -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
@@ -92,21 +39,18 @@ wrk_p99() { # url args...: p99 (ms) of one wrk run
 	local url=$1 v
 	shift
 	v=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url" 2>&1 | awk '$1 == "99%" { print $2 }')
-	awk -v v="$v" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.2f", n }'
+	ms "$v"
 }
 per_s() { awk -v a="$1" -v b="$2" -v t="$DURATION" 'BEGIN { printf "%.1f", (b - a) / t }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 
-for tool in wrk lighttpd curl jq python3; do
-	command -v "$tool" > /dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
-start_gateway fast
-start_gateway slow
-start_gateway hang
-start_mock direct --slots 1024 --delay-ms 1
-start_mock fed --slots 1024 --delay-ms 1
-start_mock slowput --slots 1024 --delay-ms 1 --accept-delay-ms 500
-start_mock hung --slots 1024 --mode hang
+bench_need wrk lighttpd curl jq python3
+bench_gateway fast "$WORK/fast-state"
+bench_gateway slow "$WORK/slow-state"
+bench_gateway hang "$WORK/hang-state"
+bench_mock direct --slots 1024 --delay-ms 1
+bench_mock fed --slots 1024 --delay-ms 1
+bench_mock slowput --slots 1024 --delay-ms 1 --accept-delay-ms 500
+bench_mock hung --slots 1024 --mode hang
 
 # dispatch: direct, then through taskgate (each mock counts its own completions)
 c0=$(completed "$MOCK_direct")

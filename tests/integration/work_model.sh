@@ -42,9 +42,13 @@ max_attempts() { # ids...
 }
 
 # ---------------------------------------------------------------- (a)
+# mod_fcgid makes a request that finds no idle process sleep a whole second before it
+# looks again (fcgid_bridge.c), so there a webhook that arrives while every process
+# is busy costs one such second on top: the bound allows it.
 case ${FRONTEND:-lighttpd} in
-lighttpd) PROCS_LIST="1 2 4" ;;
-*) PROCS_LIST="2" ;;
+lighttpd) PROCS_LIST="1 2 4" BOUND_MS=1000 ;;
+apache-fcgid) PROCS_LIST="4" BOUND_MS=2000 ;;
+*) PROCS_LIST="2" BOUND_MS=1000 ;;
 esac
 start_mock cog --protocol cog --slots 32 --delay-ms $DELAY_MS || not_ok "cog mock starts"
 first=1
@@ -67,8 +71,8 @@ for procs in $PROCS_LIST; do
 	check "(a) [$procs] all 20 COMPLETED" wait_long all_completed "${ids[@]}"
 	expect_eq "(a) [$procs] each on its first attempt" "$(max_attempts "${ids[@]}")" 1
 	overhead=$(worst_overhead_ms "${ids[@]}")
-	check "(a) [$procs] each within 1 s of the backend's time (worst +${overhead} ms)" \
-		test "$overhead" -le 1000
+	check "(a) [$procs] each within $BOUND_MS ms of the backend's time (worst +${overhead} ms)" \
+		test "$overhead" -le "$BOUND_MS"
 	expect_eq "(a) [$procs] the model ran once per task" "$(mock cog /__stats | jq .received)" 20
 	fails=$(mock cog /__stats | jq .webhooksFailed)
 	expect_eq "(a) [$procs] every webhook (start and completed) was answered 2xx" "$fails" 0
