@@ -204,18 +204,16 @@ size_t tindex_queue_list(struct tindex_entry **out, size_t max)
 	return n > max ? max : n;
 }
 
-static int count_entry(const char *name, void *arg)
-{
-	(void)name;
-	(*(size_t *)arg)++;
-	return 0;
-}
-
 struct count_ctx {
 	const char *dir;
-	size_t *n;
+	size_t *n, max;
 	int depth;
 };
+
+static int count_entry(const struct count_ctx *c)
+{
+	return ++*c->n >= c->max; /* non-zero stops the walk */
+}
 
 /* Counts the entries below one folder of queue/ (a bucket's, or flat names). */
 static int count_below(const char *name, void *arg)
@@ -223,21 +221,26 @@ static int count_below(const char *name, void *arg)
 	const struct count_ctx *c = arg;
 	bool folder = strspn(name, "0123456789") == strlen(name) && c->depth < 2;
 	if (!folder)
-		return count_entry(name, c->n);
+		return count_entry(c);
 	char sub[PATH_MAX];
 	snprintf(sub, sizeof sub, "%s/%s", c->dir, name);
-	struct count_ctx inner = {sub, c->n, c->depth + 1};
+	struct count_ctx inner = {sub, c->n, c->max, c->depth + 1};
 	return tindex_each_name(sub, count_below, &inner);
 }
 
-size_t tindex_queue_depth(void)
+size_t tindex_queue_depth_upto(size_t max)
 {
 	char dir[PATH_MAX];
 	size_t n = 0;
 	tindex_path(dir, sizeof dir, "queue", NULL);
-	struct count_ctx c = {dir, &n, 0};
+	struct count_ctx c = {dir, &n, max ? max : 1, 0};
 	tindex_each_name(dir, count_below, &c);
 	return n;
+}
+
+size_t tindex_queue_depth(void)
+{
+	return tindex_queue_depth_upto(SIZE_MAX);
 }
 
 bool tindex_queue_empty(void)

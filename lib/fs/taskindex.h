@@ -50,6 +50,8 @@ struct tindex_entry {
  * frees *out). */
 size_t tindex_queue_list(struct tindex_entry **out, size_t max);
 size_t tindex_queue_depth(void);
+/* The same, counting no further than max (a cost bounded by max, not the queue). */
+size_t tindex_queue_depth_upto(size_t max);
 /* True when no entry waits: stops at the first name, so it costs the same for a
  * queue of ten entries or a million. */
 bool tindex_queue_empty(void);

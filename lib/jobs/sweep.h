@@ -25,6 +25,8 @@ struct sweep_opts {
 	int budget_ms;	    /* stop starting new work after this long */
 };
 
+#define SWEEP_QUEUED_COUNT_MAX 1000
+
 struct sweep_summary {
 	int active;	     /* PROCESSING tasks seen */
 	int timed_out;	     /* attempts ended by their deadline */
@@ -34,7 +36,7 @@ struct sweep_summary {
 	int offline;	     /* servers marked offline as stale */
 	int unregistered;    /* servers removed after removeAfter */
 	int removed;	     /* expired tasks deleted */
-	int queued;	     /* queue depth after the run */
+	int queued;	     /* queue depth after the run, counted up to SWEEP_QUEUED_COUNT_MAX */
 	long long elapsed_ms;
 };
 

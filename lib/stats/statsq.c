@@ -440,7 +440,7 @@ void statsq_live_load(struct statsq_live *l, int64_t now)
 	for (size_t i = 0; i < n; i++) {
 		int prio;
 		long long queued, not_before;
-		if (sscanf(e[i].key, "%6d-%13lld-%13lld-", &prio, &queued, &not_before) != 3)
+		if (sscanf(e[i].order, "%6d-%13lld-%13lld-", &prio, &queued, &not_before) != 3)
 			continue;
 		int64_t since = not_before > queued ? not_before : queued;
 		if (since > now)

@@ -5,7 +5,8 @@
 #      completed events all COMPLETED, each on one attempt and within 1 s of the
 #      backend's own time, the model run once per task; with 1, 2 and 4 FastCGI
 #      processes under lighttpd (one per front end otherwise: Apache decides)
-#  (b) a backend hanging its PUT does not slow concurrent GETs, nor creates
+#  (b) a synchronous backend at work, or one hanging its PUT, slows neither GETs nor
+#      creates (the workers wait for backends; no request process does)
 #  (c) plain CGI: the client's connection closes at once with a hanging backend
 #  (d) eight concurrent Prefer: wait=30 leave health answering; the waits beyond the
 #      bound answer at once without Preference-Applied
@@ -79,6 +80,21 @@ for procs in $PROCS_LIST; do
 done
 
 # ---------------------------------------------------------------- (b)
+# A synchronous http-json backend answers only when the model is done (2 s here):
+# the worker waits for it, no request process does.
+start_mock sync --protocol http-json --slots 8 --delay-ms 2000 || not_ok "sync http-json mock starts"
+admin POST /api/v2/servers "{\"id\":\"sync1\",\"protocol\":\"http-json\",\"endpoints\":{\"predict\":\"http://127.0.0.1:$MOCK_PORT_sync/predict\",\"health\":\"http://127.0.0.1:$MOCK_PORT_sync/health\"},\"capabilities\":{\"maxConcurrent\":8,\"supportedModels\":[\"sync-m\"]}}"
+expect_eq "(b) register a synchronous http-json server" "$STATUS" 201
+sync_ids=()
+for i in 1 2 3 4; do
+	client POST /api/v2/tasks "{\"model\":\"sync-m\",\"input\":{\"i\":$i}}"
+	[ "$STATUS" = 202 ] && sync_ids+=("$(jget .id)")
+done
+sleep 0.3
+t=$(curl -s -o /dev/null -w '%{time_total}' -m 10 "$BASE/api/v2/health")
+check "(b) health answers while synchronous backends work (${t} s)" awk -v t="$t" 'BEGIN { exit !(t < 1) }'
+check "(b) the synchronous tasks complete" wait_long all_completed "${sync_ids[@]}"
+
 start_mock hang --protocol cog --slots 32 --delay-ms 100 || not_ok "hanging mock starts"
 mock_control hang '{"mode":"hang"}'
 check "(b) register the hanging server" reg_cog hang1 "$MOCK_PORT_hang" 32 hang-m

@@ -11,6 +11,7 @@
 #include "base/hour.h"
 #include "fs/store.h"
 #include "fs/taskindex.h"
+#include "stats/statsq.h"
 #include "testutil.h"
 
 #define T0 1796000000000LL /* an hour's start plus a little: 2026-12-01T... */
@@ -175,6 +176,37 @@ static void test_created_walk_pages(void **state)
 	assert_int_equal(pages, 3);
 }
 
+/* What the live figures read of the queue: the longest-waiting due task, from the
+ * entries' order (priority, queuedAt, notBefore, id), in both forms of entry. */
+static void test_live_figures_read_the_queue(void **state)
+{
+	(void)state;
+	char id[37], key[TINDEX_KEY_MAX];
+	const int64_t now = T0 + 600000;
+	for (int i = 1; i <= 3; i++) {
+		id_of(i, id);
+		assert_int_equal(store_create("tasks", id, "{\"status\":\"QUEUED\"}", 19), STORE_OK);
+		/* 2 waits longest; 3 backs off until after now */
+		int64_t at = i == 2 ? T0 : T0 + 1000 * i;
+		assert_int_equal(tindex_queue_add(id, 0, at, i == 3 ? now + 60000 : 0, key), STORE_OK);
+	}
+	struct tindex_entry *e;
+	size_t n = tindex_queue_list(&e, 10);
+	assert_int_equal(n, 3);
+	char want[64];
+	snprintf(want, sizeof want, "500000-%013lld-", (long long)T0);
+	assert_memory_equal(e[0].order, want, strlen(want));
+	free(e);
+	struct statsq_live l;
+	statsq_live_load(&l, now);
+	assert_int_equal(l.queue_depth, 3);
+	assert_int_equal(l.due, 2);
+	assert_int_equal(l.oldest_since, T0);
+	id_of(2, id);
+	assert_string_equal(l.oldest_task, id);
+	statsq_live_free(&l);
+}
+
 static int gone(const char *task, void *arg)
 {
 	(void)task;
@@ -219,6 +251,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_queue_flat_entries_of_an_older_tree, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_created_walk_pages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_live_figures_read_the_queue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_created_flat_hour_and_retention, setup,
 					    teardown),
 	};
