@@ -22,7 +22,6 @@
 /* A stuck worker (a round that ignores its deadline) is ended this much later. */
 #define WORKER_ALARM_GRACE_S 30
 #define WORKER_ROUNDS_MAX 100000
-#define LINGER_POLL_MS 2
 
 static int workers_max(void)
 {
@@ -60,22 +59,6 @@ int worker_running(void)
 	return busy;
 }
 
-/* Out of work, a worker stays a little (holding its slot) and looks every
- * LINGER_POLL_MS: a stream of requests is then served by the workers already
- * running instead of a fork each (and a journal slot each). True when work came. */
-static bool linger(const struct worker_work *w, int linger_ms, int64_t until)
-{
-	int64_t end = mono_ms() + linger_ms;
-	if (end > until)
-		end = until;
-	for (int polls = 0; polls < 100000 && mono_ms() < end; polls++) {
-		sleep_ms(LINGER_POLL_MS);
-		if (w->pending(w->arg))
-			return true;
-	}
-	return false;
-}
-
 /* The worker's life: rounds while they find work, then let go of the slot and
  * look once more (see worker.h). Never returns. */
 /* A watchdog of its own clock: alarm() would share ITIMER_REAL with the timed
@@ -94,11 +77,10 @@ static void run(const struct worker_work *w, int slot)
 	int max_s = (int)config_sect_int("workers", "maxSeconds", 30, 1, 3600);
 	arm_watchdog(max_s + WORKER_ALARM_GRACE_S);
 	int64_t until = mono_ms() + (int64_t)max_s * 1000;
-	int linger_ms = (int)config_sect_int("workers", "lingerMs", 1000, 0, 60000);
 	for (int rounds = 0; rounds < WORKER_ROUNDS_MAX && mono_ms() < until; rounds++) {
 		int did = w->round(w->arg, until);
 		journal_commit();
-		if (did > 0 || linger(w, linger_ms, until))
+		if (did > 0)
 			continue;
 		store_unlock(slot);
 		slot = -1;

@@ -22,9 +22,7 @@
  * index folders) and a running worker finds it there: a worker that ran out of
  * work lets go of its slot and then looks once more, so work added by a spawn that
  * found its slot taken is never left behind. A worker runs rounds of work while
- * they find something to do, and once out of work stays workers.lingerMs
- * (default 1000) looking every 2 ms, so that a stream of requests is served by
- * running workers rather than a fork (and a journal slot) each, for at most workers.maxSeconds (default 30; a
+ * they find something to do, for at most workers.maxSeconds (default 30; a
  * watchdog timer ends one that is stuck). What is left waits in the tree for the next worker or
  * the sweep. Every step of the work is crash-safe on its own (see sched/dispatch.h),
  * so killing a worker at any instant loses nothing. */
