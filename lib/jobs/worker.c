@@ -59,8 +59,6 @@ int worker_running(void)
 	return busy;
 }
 
-/* The worker's life: rounds while they find work, then let go of the slot and
- * look once more (see worker.h). Never returns. */
 /* A watchdog of its own clock: alarm() would share ITIMER_REAL with the timed
  * lock waits (fs/file.c), which turn it off when they are done. */
 static void arm_watchdog(int seconds)
@@ -72,6 +70,8 @@ static void arm_watchdog(int seconds)
 		timer_settime(timer, 0, &when, NULL);
 }
 
+/* The worker's life: rounds while they find work, then let go of the slot and
+ * look once more (see worker.h). Never returns. */
 static void run(const struct worker_work *w, int slot)
 {
 	int max_s = (int)config_sect_int("workers", "maxSeconds", 30, 1, 3600);

@@ -23,9 +23,9 @@
  * work lets go of its slot and then looks once more, so work added by a spawn that
  * found its slot taken is never left behind. A worker runs rounds of work while
  * they find something to do, for at most workers.maxSeconds (default 30; a
- * watchdog timer ends one that is stuck). What is left waits in the tree for the next worker or
- * the sweep. Every step of the work is crash-safe on its own (see sched/dispatch.h),
- * so killing a worker at any instant loses nothing. */
+ * watchdog timer ends one that is stuck). What is left waits in the tree for the
+ * next worker or the sweep. Every step of the work is crash-safe on its own (see
+ * sched/dispatch.h), so killing a worker at any instant loses nothing. */
 #ifndef TASKGATE_WORKER_H
 #define TASKGATE_WORKER_H
 
