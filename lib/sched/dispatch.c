@@ -180,6 +180,12 @@ static int claim_edit(struct task *t, void *arg)
 	int64_t now = now_ms();
 	if (!task_set_status(t, TASK_PROCESSING, now))
 		return TASK_ILLEGAL_MOVE;
+	/* The active hint goes down under the task's lock, once the claim is sure and
+	 * before the write makes the task PROCESSING. Written before taking the lock,
+	 * a losing claimant's hint could land after the winner's attempt had ended and
+	 * removed its own, and stay behind a finished task. */
+	if (tindex_active_add(t->id) != STORE_OK)
+		return STORE_IO;
 	return arm_attempt(t, c, now) == 0 ? STORE_OK : STORE_IO;
 }
 
@@ -742,7 +748,6 @@ static int drain_pass(struct server_list *snap, int max_tasks, int64_t until, bo
 			if (chosen >= 0) {
 				struct claim_arg c = {.server_id = snap->v[chosen].id,
 						      .queue_key = e->key};
-				tindex_active_add(t.id);
 				rc = task_update(t.id, claim_edit, &c, NULL);
 				if (rc == STORE_OK) {
 					struct dispatch_send send;

@@ -320,11 +320,27 @@ expect_eq "alerts: resolved, with history" "$(field '"\(.firing | length) \(.res
 t0=$(($(date +%s%3N) - 1))
 admin POST /api/v2/servers "{\"id\":\"real-1\",\"protocol\":\"cog\",\"endpoints\":{\"predict\":\"$cog/predictions\",\"health\":\"$cog/health-check\"},\"capabilities\":{\"maxConcurrent\":2,\"supportedModels\":[\"real-m\"]}}"
 expect_eq "register real-1" "$STATUS" 201
+# The mock holds its two running predictions until the other two have waited
+# in the queue for at least 200 ms, however slowly the front end creates them.
+check "the cog mock holds running predictions" mock_control cog '{"hold":true}'
 ids=()
 for i in 1 2 3 4; do
 	client POST /api/v2/tasks "{\"model\":\"real-m\",\"input\":{\"n\":$i}}"
 	ids+=("$(field .id)")
 done
+count_status() { # STATUS: how many of the four tasks have it
+	local id n=0
+	for id in "${ids[@]}"; do
+		client GET "/api/v2/tasks/$id"
+		[ "$(field .status)" = "$1" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+two_running() { [ "$(count_status PROCESSING)" = 2 ]; }
+check "real tasks: two run (held)" wait_for two_running
+expect_eq "real tasks: two wait for a slot" "$(count_status QUEUED)" 2
+sleep 0.2
+check "the cog mock lets them end" mock_control cog '{"hold":false}'
 done_all() {
 	local id
 	for id in "${ids[@]}"; do

@@ -4,7 +4,7 @@
 # backend ever runs more than 2 at once; the queue drains as slots free; every task
 # completes once; every ledger returns to 0; every state file parses.
 # The mocks have 10 slots each (so a mock never refuses: any excess would show in
-# its maxActive) and take 100 ms per prediction.
+# its maxActive) and take 100 ms per prediction; they start held (see below).
 # Every loop is bounded in count and time; only 127.0.0.1 is used.
 . "$(dirname "$0")/../lib.sh"
 
@@ -37,6 +37,17 @@ submitter() {
 		echo "$code $(grep -o '"id":"[^"]*"' "$WORK/sub.$k.body" | head -n 1 | cut -d'"' -f4) $i"
 	done > "$WORK/sub.$k.out"
 }
+# The mocks hold their first predictions until the queue is 10 deep, so the
+# queue builds however fast this machine dispatches; then they run freely while
+# the rest is still being submitted.
+for m in m1 m2 m3; do
+	check "mock $m holds running predictions" mock_control "$m" '{"hold":true}'
+done
+held=1
+release() {
+	for m in m1 m2 m3; do check "mock $m lets them end" mock_control "$m" '{"hold":false}'; done
+	held=0
+}
 t0=$SECONDS
 subs=()
 for k in $(seq 1 $LOOPS); do
@@ -48,6 +59,7 @@ maxq=0 over=0
 for i in $(seq 1 600); do
 	q=$(find "$STATE/queue" -type f ! -name ".*" 2> /dev/null | wc -l)
 	[ "$q" -gt "$maxq" ] && maxq=$q
+	[ $held = 1 ] && [ "$q" -ge 10 ] && release
 	for s in s-m1 s-m2 s-m3; do
 		l=$(jq -r .currentLoad "$STATE/servers/$s.json" 2> /dev/null)
 		[ -n "$l" ] && [ "$l" -gt 2 ] && over=$((over + 1))
@@ -58,6 +70,7 @@ for i in $(seq 1 600); do
 	sleep 0.1
 done
 wait "${subs[@]}"
+[ $held = 1 ] && release
 cat "$WORK"/sub.*.out > "$WORK/submitted"
 echo "# submitted in $((SECONDS - t0)) s; 503 retries: $(cat "$WORK"/sub.*.503 2> /dev/null | wc -l); deepest queue seen: $maxq"
 expect_eq "all $TASKS POSTs answered 202" "$(grep -c '^202 ' "$WORK/submitted")" "$TASKS"

@@ -44,6 +44,9 @@ check "register q1 (maxConcurrent 1, model q)" reg_cog q1 "$MOCK_PORT_q" 1 q
 check "register i1 (maxConcurrent 2, model idem)" reg_cog i1 "$MOCK_PORT_i" 2 idem
 
 # ---------------------------------------------------------------- (a) queue + priority
+# q holds its running prediction until the queue has been looked at, so the
+# slot cannot free early on a slow front end (CGI forks a process per request).
+check "(a) mock q holds running predictions" mock_control q '{"hold":true}'
 submit q '{"n":"first"}' 0
 first=$TID
 expect_eq "(a) the first task goes straight to PROCESSING" "$(jget .status)" PROCESSING
@@ -62,6 +65,7 @@ expect_eq "(a) q1's currentLoad is 1 while full" "$(server_load q1)" 1
 expect_eq "(a) four tasks wait in the queue index" "$(find "$STATE/queue" -type f ! -name ".*" | wc -l)" 4
 client GET '/api/v2/tasks?status=QUEUED'
 expect_eq "(a) the list shows the four queued tasks" "$(jget '.items | length')" 4
+check "(a) mock q lets its running prediction end" mock_control q '{"hold":false}'
 check "(a) all five complete, draining as the slot frees (bounded 30 s)" \
 	wait_long all_status COMPLETED "$first" "$low1" "$low2" "$high" "$neg"
 order=$(mock q /__requests | jq -r '[.[] | select(.method == "PUT") | .path | ltrimstr("/predictions/") | rtrimstr("-1")] | join(" ")')

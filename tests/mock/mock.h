@@ -156,6 +156,7 @@ struct runtime_cfg {
     enum health health;
     unsigned delay_ms;
     unsigned slots;
+    bool hold; /* running predictions do not end until it is cleared */
 };
 
 /* Where a prediction is in the engine's hands (mock_core.c). */
@@ -163,6 +164,7 @@ enum pred_stage {
     STAGE_BEGIN,      /* accepted; the engine has yet to send the start webhook */
     STAGE_START_HOOK, /* start webhook in flight */
     STAGE_RUNNING,    /* waiting for its deadline or a cancel */
+    STAGE_HELD,       /* deadline passed while held: waits for a release or a cancel */
     STAGE_END_HOOK,   /* terminal webhook attempt in flight */
     STAGE_END_PAUSE,  /* pause before the next terminal webhook attempt */
     STAGE_DONE,       /* the engine has let go of it */

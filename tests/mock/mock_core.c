@@ -484,6 +484,10 @@ static void step_locked(struct prediction *p)
         hook_attempt_locked(p, STAGE_START_HOOK);
         break;
     case STAGE_RUNNING:
+        if (g_core.cfg.hold && !p->cancel_requested && !atomic_load(&g_stop)) {
+            p->stage = STAGE_HELD; /* out of the queue until released */
+            break;
+        }
         finish_locked(p);
         if (!atomic_load(&g_stop) && sends_webhooks(p) && p->want_completed) {
             p->hook_body = render_dup_locked(p, webhook_kind(p));
@@ -515,6 +519,15 @@ static void drop_all_locked(void)
         p->queue_idx = NOT_QUEUED;
     }
     g_core.nqueue = 0;
+}
+
+/* Ends the hold: held predictions finish now, in acceptance order. */
+static void release_held_locked(void)
+{
+    struct prediction *p = g_core.oldest;
+    for (size_t i = 0; p && i < g_core.npreds; i++, p = p->newer)
+        if (p->stage == STAGE_HELD)
+            run_locked(p);
 }
 
 static bool due_now_locked(int64_t now)
@@ -682,6 +695,8 @@ enum cancel_result core_cancel(const char *id)
         pthread_cond_broadcast(&g_core.changed);
         if (p->stage == STAGE_RUNNING)
             queue_advance_locked(p, clock_mono_ms());
+        else if (p->stage == STAGE_HELD)
+            run_locked(p); /* a cancel ends a held prediction at once */
         /* before that, run_locked() sees the flag when the wait begins */
         p->waiters++;
         int64_t deadline = clock_mono_ms() + CANCEL_SETTLE_MS;
@@ -727,6 +742,7 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
     pthread_mutex_unlock(&g_core.lock);
 
     bool set_mode = false, set_health = false, set_delay = false, set_slots = false;
+    bool set_hold = false;
     for (size_t i = 0; i < body->u.object.len; i++) {
         const char *k = body->u.object.keys[i];
         yajl_val v = body->u.object.values[i];
@@ -739,6 +755,10 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
             ok = set_delay = get_bounded_uint(v, MOCK_MAX_DELAY_MS, &next.delay_ms);
         else if (strcmp(k, "slots") == 0)
             ok = set_slots = get_bounded_uint(v, MOCK_MAX_SLOTS, &next.slots);
+        else if (strcmp(k, "hold") == 0) {
+            ok = set_hold = YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v);
+            next.hold = YAJL_IS_TRUE(v);
+        }
         else {
             snprintf(err, errlen, "unknown key \"%.64s\"", k);
             return false;
@@ -760,6 +780,11 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
         g_core.cfg.delay_ms = next.delay_ms;
     if (set_slots)
         g_core.cfg.slots = next.slots;
+    if (set_hold) {
+        g_core.cfg.hold = next.hold;
+        if (!next.hold)
+            release_held_locked();
+    }
     pthread_cond_broadcast(&g_core.changed);
     pthread_mutex_unlock(&g_core.lock);
     return true;
@@ -808,7 +833,8 @@ void core_stats_json(struct strbuf *sb)
               "{\"active\":%u,\"maxActive\":%u,\"completed\":%llu,"
               "\"cancelled\":%llu,\"received\":%llu,\"rejected\":%llu,"
               "\"webhooksDelivered\":%llu,\"webhooksFailed\":%llu,"
-              "\"mode\":\"%s\",\"health\":\"%s\",\"delayMs\":%u,\"slots\":%u}",
+              "\"mode\":\"%s\",\"health\":\"%s\",\"delayMs\":%u,\"slots\":%u,"
+              "\"hold\":%s}",
               g_core.active, g_core.max_active,
               (unsigned long long)g_core.completed,
               (unsigned long long)g_core.cancelled,
@@ -817,7 +843,8 @@ void core_stats_json(struct strbuf *sb)
               (unsigned long long)g_core.webhooks_ok,
               (unsigned long long)g_core.webhooks_failed,
               mode_name(g_core.cfg.mode), health_name(g_core.cfg.health),
-              g_core.cfg.delay_ms, g_core.cfg.slots);
+              g_core.cfg.delay_ms, g_core.cfg.slots,
+              g_core.cfg.hold ? "true" : "false");
     pthread_mutex_unlock(&g_core.lock);
 }
 
