@@ -264,6 +264,19 @@ static void on_term(int sig)
 	stop_requested = 1;
 }
 
+/* TASKGATE_MAX_PROCESSES: the most processes a pool that grows on demand may
+ * reach (mod_fcgid's MaxProcesses, set by the vhost); 0 when absent or not a
+ * plain number. */
+static int pool_max_from_env(void)
+{
+	const char *v = getenv("TASKGATE_MAX_PROCESSES");
+	char *end;
+	if (!v || !*v)
+		return 0;
+	long n = strtol(v, &end, 10);
+	return *end == '\0' && n > 0 && n < 1000000 ? (int)n : 0;
+}
+
 static int serve_fastcgi(void)
 {
 	FCGX_Request req;
@@ -274,7 +287,7 @@ static int serve_fastcgi(void)
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
-	waiters_register_process();
+	waiters_register_process(pool_max_from_env());
 	while (!stop_requested && FCGX_Accept_r(&req) >= 0) {
 		in_request = 1;
 		struct http_io io = {fcgx_read, fcgx_write, &req, req.envp};

@@ -10,6 +10,7 @@
 #define CGI_WAITERS_DEFAULT 4
 
 static int presence_fd = -1;
+static int pool_ceiling;
 
 static int try_slot(const char *kind, int n)
 {
@@ -18,8 +19,9 @@ static int try_slot(const char *kind, int n)
 	return store_lock_path(rel, 0);
 }
 
-void waiters_register_process(void)
+void waiters_register_process(int pool_max)
 {
+	pool_ceiling = pool_max > 0 && pool_max <= PRESENCE_MAX ? pool_max : 0;
 	for (int n = 0; presence_fd < 0 && n < PRESENCE_MAX; n++)
 		presence_fd = try_slot("proc", n);
 }
@@ -45,7 +47,8 @@ static int bound(bool cgi)
 		return (int)set;
 	if (cgi)
 		return CGI_WAITERS_DEFAULT;
-	return processes_alive() - 1;
+	int alive = processes_alive();
+	return (pool_ceiling > alive ? pool_ceiling : alive) - 1;
 }
 
 int waiters_enter(bool cgi)

@@ -209,6 +209,20 @@ expect_eq "(d) DELETE of an idle server needs no force: 204" "$STATUS" 204
 
 # ---------------------------------------------------------------- (c)
 for i in 1 2 3; do OUT=/dev/null raw POST /api/v2/servers "$(reg_body "storm-m-$i")" > /dev/null; done
+# Every round also aims at one request known to be in progress: a create with
+# Prefer: wait for a task that a held backend never ends holds its process, and
+# holds a wait slot (locks/wait.<n>, an flock) while it does.
+start_mock held --protocol cog --slots 64 --delay-ms 100 || not_ok "(c) mock held starts"
+check "(c) mock held holds running predictions" mock_control held '{"hold":true}'
+admin POST /api/v2/servers "{\"id\":\"storm-held\",\"protocol\":\"cog\",\"endpoints\":{\"predict\":\"http://127.0.0.1:$MOCK_PORT_held/predictions\",\"health\":\"http://127.0.0.1:$MOCK_PORT_held/health-check\"},\"capabilities\":{\"maxConcurrent\":64,\"supportedModels\":[\"held\"]}}"
+expect_eq "(c) register storm-held" "$STATUS" 201
+a_wait_slot_is_held() {
+	local f
+	for f in "$STATE"/locks/wait.*; do
+		[ -e "$f" ] && ! flock -n "$f" true && return 0
+	done
+	return 1
+}
 # The storm runs until the killer is done (the stop file) and never longer than
 # 2 * STORM_SECONDS + 5 s, nor more than 3000 iterations per loop.
 STOP="$WORK/storm.stop"
@@ -241,6 +255,11 @@ sleep 0.5
 for round in $(seq 1 $KILL_ROUNDS); do
 	[ $SECONDS -ge $kill_end ] && break
 	sleep 0.$((RANDOM % 4 + 2))
+	curl -s -m 30 -o /dev/null -X POST -H "Authorization: Bearer $CLIENT" \
+		-H 'Content-Type: application/json' -H 'Prefer: wait=20' \
+		--data-binary "{\"model\":\"held\",\"input\":{\"round\":$round}}" "$BASE/api/v2/tasks" &
+	_pids+=($!)
+	wait_for a_wait_slot_is_held || echo "# (c) round $round: no request was seen waiting"
 	victims=$(our_fcgi_pids)
 	for p in $victims; do kill -9 "$p" 2> /dev/null && killed=$((killed + 1)); done
 	rounds=$((rounds + 1))
