@@ -2,8 +2,8 @@
 # The work after an answer runs in detached workers, never in a request process:
 #  (a) Cog sends its start webhook inside the PUT and answers the PUT only once the
 #      webhook was answered (the mock does as Cog 0.9.9): 20 tasks with start and
-#      completed events all COMPLETED, each on one attempt and within 1 s of the
-#      backend's own time, the model run once per task; with 1, 2 and 4 FastCGI
+#      completed events all COMPLETED, each on one attempt and within 5 s of the
+#      backend's own time (not 30 s or more), the model run once per task; with 1, 2 and 4 FastCGI
 #      processes under lighttpd (one per front end otherwise: Apache decides)
 #  (b) a synchronous backend at work, or one hanging its PUT, slows neither GETs nor
 #      creates (the workers wait for backends; no request process does)
@@ -43,13 +43,18 @@ max_attempts() { # ids...
 }
 
 # ---------------------------------------------------------------- (a)
-# mod_fcgid makes a request that finds no idle process sleep a whole second before it
-# looks again (fcgid_bridge.c), so there a webhook that arrives while every process
-# is busy costs one such second on top: the bound allows it.
+# Each time bound here separates working from broken, not fast from slow (speed is
+# measured side by side by tests/bench/workmodel.sh): it sits far from both. Here a
+# request process that sent the PUT itself would hold the start webhook until the
+# backend gave up (Cog sets no timeout, the mock 60 s), and a send left to the sweep
+# waits for its next run (30 s); a task normally takes the backend's 300 ms plus
+# tens of ms, plus a second under mod_fcgid when a webhook finds every process busy
+# (mod_fcgid sleeps a whole second before it looks again, fcgid_bridge.c).
+BOUND_MS=5000
 case ${FRONTEND:-lighttpd} in
-lighttpd) PROCS_LIST="1 2 4" BOUND_MS=1000 ;;
-apache-fcgid) PROCS_LIST="4" BOUND_MS=2000 ;;
-*) PROCS_LIST="2" BOUND_MS=1000 ;;
+lighttpd) PROCS_LIST="1 2 4" ;;
+apache-fcgid) PROCS_LIST="4" ;;
+*) PROCS_LIST="2" ;;
 esac
 start_mock cog --protocol cog --slots 32 --delay-ms $DELAY_MS || not_ok "cog mock starts"
 first=1
@@ -80,9 +85,9 @@ for procs in $PROCS_LIST; do
 done
 
 # ---------------------------------------------------------------- (b)
-# A synchronous http-json backend answers only when the model is done (2 s here):
+# A synchronous http-json backend answers only when the model is done (6 s here):
 # the worker waits for it, no request process does.
-start_mock sync --protocol http-json --slots 8 --delay-ms 2000 || not_ok "sync http-json mock starts"
+start_mock sync --protocol http-json --slots 8 --delay-ms 6000 || not_ok "sync http-json mock starts"
 admin POST /api/v2/servers "{\"id\":\"sync1\",\"protocol\":\"http-json\",\"endpoints\":{\"predict\":\"http://127.0.0.1:$MOCK_PORT_sync/predict\",\"health\":\"http://127.0.0.1:$MOCK_PORT_sync/health\"},\"capabilities\":{\"maxConcurrent\":8,\"supportedModels\":[\"sync-m\"]}}"
 expect_eq "(b) register a synchronous http-json server" "$STATUS" 201
 sync_ids=()
@@ -92,7 +97,7 @@ for i in 1 2 3 4; do
 done
 sleep 0.3
 t=$(curl -s -o /dev/null -w '%{time_total}' -m 10 "$BASE/api/v2/health")
-check "(b) health answers while synchronous backends work (${t} s)" awk -v t="$t" 'BEGIN { exit !(t < 1) }'
+check "(b) health answers while synchronous backends work (${t} s, not 6)" awk -v t="$t" 'BEGIN { exit !(t < 3) }'
 check "(b) the synchronous tasks complete" wait_long all_completed "${sync_ids[@]}"
 
 start_mock hang --protocol cog --slots 32 --delay-ms 100 || not_ok "hanging mock starts"
@@ -125,8 +130,8 @@ if [ "${FRONTEND:-lighttpd}" = apache-cgi ]; then
 			"$BASE/api/v2/tasks")
 		best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b < a) ? b : a }')
 	done
-	check "(c) CGI: the connection closes within 200 ms with a hanging backend (${best} s)" \
-		awk -v t="$best" 'BEGIN { exit !(t < 0.2) }'
+	check "(c) CGI: the connection closes with a hanging backend (${best} s, not 15 or more)" \
+		awk -v t="$best" 'BEGIN { exit !(t < 3) }'
 fi
 
 # ---------------------------------------------------------------- (d)
