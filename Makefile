@@ -52,6 +52,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 MOCK_SRC := $(wildcard tests/mock/*.c)
 MOCK_BIN := $(BUILD)/tests/mock_backend
 FLOOR_BIN := $(BUILD)/tests/floor.fcgi
+CLAIM_BIN := $(BUILD)/tests/journal_claim
 
 PROGRAM := $(BUILD)/taskgate.fcgi
 
@@ -100,6 +101,9 @@ $(MOCK_BIN): $(MOCK_SRC:%.c=$(BUILD)/%.o)
 $(FLOOR_BIN): $(BUILD)/tests/bench/floor.o
 	@echo "  LD  $@"; $(CC) $(LDFLAGS) -o $@ $^ -lfcgi
 
+$(CLAIM_BIN): $(BUILD)/tests/bench/journal_claim.o $(LIB_OBJ)
+	@echo "  LD  $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/tests/unit/%.o: CFLAGS += -Wno-missing-prototypes
 $(BUILD)/tests/mock/%.o: CFLAGS += -Wno-missing-prototypes
 
@@ -128,7 +132,7 @@ unit: all $(UNIT_BIN)
 integration: all $(MOCK_BIN)
 	@BUILD=$(CURDIR)/$(BUILD) ONLY=integration bash tests/run-all.sh
 
-bench: deps all $(MOCK_BIN) $(FLOOR_BIN)
+bench: deps all $(MOCK_BIN) $(FLOOR_BIN) $(CLAIM_BIN)
 	@BUILD=$(CURDIR)/$(BUILD) bash tests/bench/run.sh
 
 # The code map: which layer may include which, no cycles, the exclusive calls.

@@ -155,7 +155,8 @@ static int place_and_answer(struct http_req *rq, struct http_resp *rs, struct ta
 		 * when placement saw no free slot on any server (then no queued task could
 		 * go anywhere either), so a gateway whose backends are all full pays
 		 * nothing for it. */
-		if (send.room_seen && !tindex_queue_empty())
+		bool drain = send.room_seen && !tindex_queue_empty();
+		if (drain)
 			tindex_drain_request();
 		http_header(rs, "Location", "/api/v2/tasks/%s", t->id);
 		if (wait > 0) {
@@ -175,7 +176,11 @@ static int place_and_answer(struct http_req *rq, struct http_resp *rs, struct ta
 			status = answer_raw(rs, done ? 200 : 202, &out);
 		} else {
 			status = answer_raw(rs, 202, &out);
-			app_wake_worker(); /* started already when a wait was refused */
+			/* A worker only when there is work: a task that went to the queue
+			 * with no room anywhere is sent by whoever frees a slot. (Started
+			 * already when a wait was refused.) */
+			if (send.attempt || drain)
+				app_wake_worker();
 		}
 	}
 	if (wait_slot >= 0)

@@ -35,19 +35,33 @@ struct record_head {
 	uint64_t reserved;
 };
 
+/* A slot's run-end hint (<host>.<n>.end, beside the slot): where its last record
+ * starts and ends. Rewritten, unsynced, before every append, so a new owner finds
+ * where to append from two small reads instead of walking the whole run. Never
+ * trusted: see hint_run_end(). */
+#define HINT_MAGIC 0x48454754u /* "TGEH" little-endian */
+struct slot_hint {
+	uint32_t magic;
+	uint32_t reserved;
+	uint64_t last; /* offset of the last record */
+	uint64_t end;  /* offset just past it: the next record's */
+	int64_t ts_ns; /* the last record's */
+};
+
 static struct {
 	char root[PATH_MAX];
 	bool disabled;
 	bool batch;
 	bool failed;	/* could not open: every write takes the classic path */
 	int fd;		/* our slot, -1 when none */
+	int hint_fd;	/* its run-end hint, -1 when none */
 	size_t pos;	/* next record's offset in the slot */
 	bool dirty;	/* records appended since the last commit */
 	bool checkpoint_due; /* a classic write or a full slot waits for a checkpoint */
 	bool wrap_due;	/* the slot is full: start again from 0 after that checkpoint */
 	bool checkpointed_while_off; /* "journal": false, and one checkpoint ran since */
 	size_t slot_bytes;
-} J = {.fd = -1, .slot_bytes = JOURNAL_SLOT_BYTES};
+} J = {.fd = -1, .hint_fd = -1, .slot_bytes = JOURNAL_SLOT_BYTES};
 
 void journal_init(const char *state_root)
 {
@@ -353,8 +367,9 @@ static int apply_record(const struct pending *p)
 	return 0;
 }
 
-/* Slot files of this host: "<host>.<n>.log"; returns n or -1. */
-static long slot_number(const char *name)
+/* Slot files of this host: "<host>.<n><ext>" (".log", or ".end" for a hint);
+ * returns n or -1. */
+static long slot_number(const char *name, const char *ext)
 {
 	const char *host = host_name();
 	size_t hl = strlen(host);
@@ -362,7 +377,7 @@ static long slot_number(const char *name)
 		return -1;
 	char *end;
 	long n = strtol(name + hl + 1, &end, 10);
-	if (end == name + hl + 1 || strcmp(end, ".log") != 0 || n < 0 || n >= JOURNAL_SLOTS)
+	if (end == name + hl + 1 || strcmp(end, ext) != 0 || n < 0 || n >= JOURNAL_SLOTS)
 		return -1;
 	return n;
 }
@@ -379,7 +394,14 @@ static int replay_locked(int64_t after, const char *boot)
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
-		long slot = slot_number(de->d_name);
+		long slot = slot_number(de->d_name, ".log");
+		if (slot_number(de->d_name, ".end") >= 0) {
+			/* Unsynced, so after a power cut a hint may name a record that did
+			 * not survive, or skip one torn in the middle: next owners walk. */
+			snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+			unlink(path);
+			continue;
+		}
 		if (slot < 0)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
@@ -441,22 +463,82 @@ int journal_recover(void)
 
 /* ---- owning a slot ---- */
 
+/* The intact record at `at` of a slot file of `size` bytes, read with two small
+ * reads. */
+static bool record_in_file(int fd, size_t size, size_t at, struct record_head *h)
+{
+	if (pread(fd, h, sizeof *h, (off_t)at) != (ssize_t)sizeof *h || !head_valid(h, at, size))
+		return false;
+	struct buf text = BUF_INIT;
+	buf_grow(&text, sizeof *h + h->len);
+	bool ok = pread(fd, text.data, sizeof *h + h->len, (off_t)at) ==
+		  (ssize_t)(sizeof *h + h->len);
+	text.len = ok ? sizeof *h + h->len : 0;
+	ok = ok && record_at(&text, 0, h);
+	buf_free(&text);
+	return ok;
+}
+
+static size_t file_size(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
+}
+
 /* Where the slot's current run ends (its records from offset 0, in write order).
  * A new owner appends there: the records of an owner that went away stay, and
- * stay replayable, until the slot wraps behind a checkpoint. */
+ * stay replayable, until the slot wraps behind a checkpoint. Read record by
+ * record, so a slot nobody has written since it was zero-filled costs one read. */
 static size_t slot_run_end(int fd)
 {
-	struct buf text = BUF_INIT;
-	slot_text(fd, &text);
+	size_t size = file_size(fd);
 	struct record_head h;
 	int64_t last = INT64_MIN;
 	size_t at = 0;
-	while (record_at(&text, at, &h) && h.ts_ns >= last) {
+	/* Bounded: every record is at least a header long. */
+	for (size_t i = 0; i <= size / sizeof h && record_in_file(fd, size, at, &h) &&
+			   h.ts_ns >= last;
+	     i++) {
 		last = h.ts_ns;
 		at += sizeof h + h.len;
 	}
-	buf_free(&text);
 	return at;
+}
+
+/* The run end the hint names, or SIZE_MAX when it cannot be shown to be the one
+ * slot_run_end() would find: the hint must name an intact record that ends where
+ * the hint says, and no intact record of the run may follow it. Within one boot
+ * the page cache holds every record whole, and the hint is written before its
+ * record, so a hint that passes names the run's true last record: one written
+ * before a record that never got there fails the first test, and a stale one
+ * (records were appended after it) the second. After a power cut the hints are
+ * not used at all: recovery removes them (replay_locked), so a run torn in the
+ * middle is walked. */
+static size_t hint_run_end(int fd, int hint_fd)
+{
+	struct slot_hint hint;
+	struct record_head h;
+	if (hint_fd < 0 || pread(hint_fd, &hint, sizeof hint, 0) != (ssize_t)sizeof hint ||
+	    hint.magic != HINT_MAGIC || hint.last >= hint.end)
+		return SIZE_MAX;
+	size_t size = file_size(fd);
+	if (!record_in_file(fd, size, (size_t)hint.last, &h) || h.ts_ns != hint.ts_ns ||
+	    hint.last + sizeof h + h.len != hint.end)
+		return SIZE_MAX;
+	int64_t last_ts = h.ts_ns;
+	if (record_in_file(fd, size, (size_t)hint.end, &h) && h.ts_ns >= last_ts)
+		return SIZE_MAX; /* the run goes on past the hint */
+	return (size_t)hint.end;
+}
+
+/* The hint for a record about to be appended at `at` (see struct slot_hint). */
+static void hint_write(size_t at, size_t size, int64_t ts_ns)
+{
+	struct slot_hint hint = {.magic = HINT_MAGIC, .last = at, .end = at + size, .ts_ns = ts_ns};
+	if (J.hint_fd >= 0 && pwrite(J.hint_fd, &hint, sizeof hint, 0) != (ssize_t)sizeof hint) {
+		close(J.hint_fd); /* a next owner walks the run instead */
+		J.hint_fd = -1;
+	}
 }
 
 /* Zero-filled once, so later overwrites allocate nothing and fdatasync has no
@@ -501,8 +583,13 @@ static int claim_slot_locked(void)
 			close(fd);
 			return -1;
 		}
+		snprintf(suffix, sizeof suffix, "%d.end", n);
+		journal_path(path, sizeof path, suffix);
 		J.fd = fd;
-		J.pos = slot_run_end(fd);
+		J.hint_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+		J.pos = hint_run_end(fd, J.hint_fd);
+		if (J.pos == SIZE_MAX)
+			J.pos = slot_run_end(fd);
 		return 0;
 	}
 	log_error("journal: all %d slots are taken", JOURNAL_SLOTS);
@@ -590,6 +677,7 @@ int journal_append(enum journal_op op, const char *rel, const char *data, size_t
 	buf_add(&rec, data ? data : "", len);
 	struct record_head *hp = (struct record_head *)(void *)rec.data;
 	hp->crc = record_crc(hp, rec.data + sizeof h);
+	hint_write(J.pos, rec.len, h.ts_ns); /* before the record: see hint_run_end() */
 	ssize_t n = pwrite(J.fd, rec.data, rec.len, (off_t)J.pos);
 	bool ok = n == (ssize_t)rec.len;
 	buf_free(&rec);
@@ -614,6 +702,9 @@ void journal_close(void)
 	journal_commit();
 	close(J.fd); /* releases the slot's flock */
 	J.fd = -1;
+	if (J.hint_fd >= 0)
+		close(J.hint_fd);
+	J.hint_fd = -1;
 	J.pos = 0;
 	J.dirty = false;
 }
@@ -623,6 +714,9 @@ void journal_forget_inherited(void)
 	if (J.fd >= 0)
 		close(J.fd); /* the parent's descriptor keeps the flock */
 	J.fd = -1;
+	if (J.hint_fd >= 0)
+		close(J.hint_fd);
+	J.hint_fd = -1;
 	J.pos = 0;
 	J.dirty = false;
 	J.checkpoint_due = false;

@@ -88,4 +88,7 @@ static bool work_pending(void *arg)
 	       tindex_drain_requested();
 }
 
-const struct worker_work afterwork = {round_of_work, work_pending, NULL};
+/* Where owed sends, owed cancels and drain requests appear (fs/taskindex.h). */
+static const char *const work_dirs[] = {"sending", "cancelling", "run", NULL};
+
+const struct worker_work afterwork = {round_of_work, work_pending, work_dirs, NULL};

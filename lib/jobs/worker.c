@@ -1,9 +1,12 @@
 #include "jobs/worker.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +25,10 @@
 /* A stuck worker (a round that ignores its deadline) is ended this much later. */
 #define WORKER_ALARM_GRACE_S 30
 #define WORKER_ROUNDS_MAX 100000
+/* A lingering worker looks at the tree at least this often, and this many times
+ * at most per linger. */
+#define WORKER_LOOK_MS 50
+#define WORKER_LOOKS_MAX 100000
 
 static int workers_max(void)
 {
@@ -70,17 +77,67 @@ static void arm_watchdog(int seconds)
 		timer_settime(timer, 0, &when, NULL);
 }
 
-/* The worker's life: rounds while they find work, then let go of the slot and
- * look once more (see worker.h). Never returns. */
+/* Watches the folders where work appears (inotify; -1 when it cannot). */
+static int watch_work(const struct worker_work *w)
+{
+	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; w->wake_dirs && w->wake_dirs[i]; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", config_state_dir(), w->wake_dirs[i]);
+		inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE);
+	}
+	return fd;
+}
+
+/* Waits, up to linger_ms and never past until, for work to appear; true when it
+ * did. Woken by inotify the moment an entry is made on this machine; the tree is
+ * also looked at every WORKER_LOOK_MS, for entries inotify cannot see (made by
+ * another node on a shared tree, or when inotify is unavailable). */
+static bool linger(const struct worker_work *w, int watch_fd, int linger_ms, int64_t until)
+{
+	int64_t end = mono_ms() + linger_ms;
+	if (end > until)
+		end = until;
+	for (int looks = 0; looks < WORKER_LOOKS_MAX; looks++) {
+		if (w->pending(w->arg))
+			return true;
+		int64_t left = end - mono_ms();
+		if (left <= 0)
+			return false;
+		struct pollfd pfd = {.fd = watch_fd, .events = POLLIN};
+		int wait = left < WORKER_LOOK_MS ? (int)left : WORKER_LOOK_MS;
+		if (watch_fd < 0 || poll(&pfd, 1, wait) <= 0) {
+			if (watch_fd < 0)
+				poll(NULL, 0, wait);
+			continue;
+		}
+		char events[4096];
+		while (read(watch_fd, events, sizeof events) > 0)
+			; /* which entry does not matter: pending() looks */
+	}
+	return false;
+}
+
+/* The worker's life: rounds while they find work, lingering a moment for more
+ * when they do not (a stream of requests is then served by running workers,
+ * instead of a spawn each: fork costs milliseconds on a virtual machine), then
+ * let go of the slot and look once more (see worker.h). Never returns. */
 static void run(const struct worker_work *w, int slot)
 {
 	int max_s = (int)config_sect_int("workers", "maxSeconds", 30, 1, 3600);
+	int linger_ms = (int)config_sect_int("workers", "lingerMs", 1000, 0, 60000);
 	arm_watchdog(max_s + WORKER_ALARM_GRACE_S);
 	int64_t until = mono_ms() + (int64_t)max_s * 1000;
+	int watch_fd = linger_ms > 0 ? watch_work(w) : -1;
 	for (int rounds = 0; rounds < WORKER_ROUNDS_MAX && mono_ms() < until; rounds++) {
+		/* A lingering worker outlives config changes: read them, as a request
+		 * process does before each request. */
+		config_refresh();
 		int did = w->round(w->arg, until);
 		journal_commit();
-		if (did > 0)
+		if (did > 0 || linger(w, watch_fd, linger_ms, until))
 			continue;
 		store_unlock(slot);
 		slot = -1;

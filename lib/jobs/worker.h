@@ -22,8 +22,10 @@
  * index folders) and a running worker finds it there: a worker that ran out of
  * work lets go of its slot and then looks once more, so work added by a spawn that
  * found its slot taken is never left behind. A worker runs rounds of work while
- * they find something to do, for at most workers.maxSeconds (default 30; a
- * watchdog timer ends one that is stuck). What is left waits in the tree for the
+ * they find something to do, and lingers up to workers.lingerMs (default 1000)
+ * for more when they do not, watching wake_dirs, so a stream of requests is served
+ * by running workers instead of a fork each; for at most workers.maxSeconds
+ * (default 30; a watchdog timer ends one that is stuck). What is left waits in the tree for the
  * next worker or the sweep. Every step of the work is crash-safe on its own (see
  * sched/dispatch.h), so killing a worker at any instant loses nothing. */
 #ifndef TASKGATE_WORKER_H
@@ -38,6 +40,9 @@ struct worker_work {
 	int (*round)(void *arg, int64_t until_mono);
 	/* Whether the tree holds work a round would do (a few folder reads). */
 	bool (*pending)(void *arg);
+	/* The folders (relative to the state tree, NULL-terminated) where new work
+	 * appears, watched while the worker lingers. */
+	const char *const *wake_dirs;
 	void *arg;
 };
 

@@ -18,7 +18,9 @@
 # directory fsync'd for every write), which shows what the journal buys.
 # Then tests/bench/lb_servers.sh (1/10/100 servers), tests/bench/sweep_cost.sh,
 # tests/bench/workmodel.sh (dispatch, slow PUTs, GETs beside hanging sends) and
-# tests/bench/scale.sh (a million tasks against a thousand).
+# tests/bench/scale.sh (a million tasks against a thousand), and last
+# tests/bench/journal_claim.c (taking a journal slot through its run-end hint,
+# against walking the run).
 # Environment: BUILD, DURATION (s per measurement, 5), CONNS (8), PROCS (4), ONLY.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -110,4 +112,6 @@ echo
 [ -x "$here/sweep_cost.sh" ] && BUILD=$BUILD bash "$here/sweep_cost.sh"
 [ -x "$here/workmodel.sh" ] && BUILD=$BUILD bash "$here/workmodel.sh"
 [ -x "$here/scale.sh" ] && BUILD=$BUILD bash "$here/scale.sh"
+echo
+"$BUILD/tests/journal_claim" 5000 200
 exit 0

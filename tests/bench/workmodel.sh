@@ -9,6 +9,9 @@
 #              the same with a fast PUT; target >= 0.8 (within 20%)
 #   GET p99    GET /api/v2/tasks/:id p99 while 32 tasks sit on a backend whose PUT
 #              hangs, against the same with none; target <= 2
+#   linger     the dispatch figure again with workers.lingerMs 0 (a worker exits
+#              as soon as a round finds nothing, so nearly every request forks
+#              one), against the default: what lingering workers buy
 # Environment: BUILD, DURATION (5), CONNS (8), PROCS (4).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,8 +50,10 @@ bench_need wrk lighttpd curl jq python3
 bench_gateway fast "$WORK/fast-state"
 bench_gateway slow "$WORK/slow-state"
 bench_gateway hang "$WORK/hang-state"
+bench_gateway nolinger "$WORK/nolinger-state" '.workers.lingerMs=0'
 bench_mock direct --slots 1024 --delay-ms 1
 bench_mock fed --slots 1024 --delay-ms 1
+bench_mock fed0 --slots 1024 --delay-ms 1
 bench_mock slowput --slots 1024 --delay-ms 1 --accept-delay-ms 500
 bench_mock hung --slots 1024 --mode hang
 
@@ -63,6 +68,11 @@ c0=$(completed "$MOCK_fed")
 fast_creates=$(wrk_rps "$URL_fast/api/v2/tasks" -s "$here/post_task.lua")
 c1=$(completed "$MOCK_fed")
 fed=$(per_s "$c0" "$c1")
+register "$URL_nolinger" "$MOCK_fed0" 1024
+c0=$(completed "$MOCK_fed0")
+wrk_rps "$URL_nolinger/api/v2/tasks" -s "$here/post_task.lua" > /dev/null
+c1=$(completed "$MOCK_fed0")
+fed0=$(per_s "$c0" "$c1")
 
 # slow PUT: creates answered while each PUT takes 500 ms
 register "$URL_slow" "$MOCK_slowput" 1024
@@ -84,3 +94,4 @@ printf '\n%-44s %10s %10s %7s %s\n' measure taskgate baseline ratio target
 printf '%-44s %10s %10s %7s %s\n' "dispatch: completions/s, fed vs direct" "$fed" "$direct" "$(ratio "$fed" "$direct")" ">= 0.5"
 printf '%-44s %10s %10s %7s %s\n' "creates/s, PUT 500 ms vs fast PUT" "$slow_creates" "$fast_creates" "$(ratio "$slow_creates" "$fast_creates")" ">= 0.8"
 printf '%-44s %10s %10s %7s %s\n' "GET p99 ms, 32 hanging vs none" "$hung" "$calm" "$(ratio "$hung" "$calm")" "<= 2"
+printf '%-44s %10s %10s %7s %s\n' "dispatch: completions/s, no linger vs linger" "$fed0" "$fed" "$(ratio "$fed0" "$fed")" "(linger kept for <= 0.5)"

@@ -2,7 +2,8 @@
  * differs from the recorded one) the journal restores what the files lost, in
  * write order; records older than a checkpoint stay unapplied; a torn tail is
  * ignored; a full slot wraps behind a checkpoint; a write too large for the
- * journal is not undone by older records; removals are replayed. */
+ * journal is not undone by older records; removals are replayed; a slot's
+ * run-end hint is used only when it names the run's true end. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -279,6 +280,105 @@ static void test_switched_off_writes_are_not_undone(void **state)
 	journal_enable(true);
 }
 
+/* The run-end hint of slot 0 (a binary file beside it), read or replaced whole. */
+static size_t hint_read(char *out, size_t n)
+{
+	char rel[256], path[4096];
+	snprintf(rel, sizeof rel, "journal/%s.0.end", host_name());
+	path_of(path, sizeof path, rel);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	size_t got = fread(out, 1, n, f);
+	fclose(f);
+	return got;
+}
+
+static void hint_replace(const char *bytes, size_t n)
+{
+	char rel[256], path[4096];
+	snprintf(rel, sizeof rel, "journal/%s.0.end", host_name());
+	path_of(path, sizeof path, rel);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(bytes, 1, n, f), n);
+	fclose(f);
+}
+
+static void unlink_server(const char *id)
+{
+	char rel[256], path[4096];
+	snprintf(rel, sizeof rel, "servers/%s.json", id);
+	path_of(path, sizeof path, rel);
+	unlink(path);
+}
+
+/* A hint left behind by later appends (here put back by hand) names an intact
+ * record, but not the last: the next owner must append after b and c, not over
+ * them, or the restart would lose them. */
+static void test_stale_hint_is_not_trusted(void **state)
+{
+	(void)state;
+	char old_hint[64];
+	put("a", "{\"v\":1}");
+	size_t n = hint_read(old_hint, sizeof old_hint);
+	assert_true(n > 0);
+	put("b", "{\"v\":1}");
+	put("c", "{\"v\":1}");
+	journal_close();
+	hint_replace(old_hint, n);
+	assert_int_equal(store_init(root), 0);
+	put("d", "{\"v\":1}");
+	unlink_server("a");
+	unlink_server("b");
+	unlink_server("c");
+	unlink_server("d");
+	restart();
+	assert_non_null(read_raw("servers/a.json"));
+	assert_non_null(read_raw("servers/b.json"));
+	assert_non_null(read_raw("servers/c.json"));
+	assert_non_null(read_raw("servers/d.json"));
+}
+
+/* A hint written for a record that never reached the slot (the process died in
+ * between) names nothing intact: the next owner walks the run instead, and
+ * appends right after a. */
+static void test_hint_of_a_lost_record_is_not_trusted(void **state)
+{
+	(void)state;
+	char hint[64];
+	put("a", "{\"v\":1}");
+	size_t n = hint_read(hint, sizeof hint);
+	assert_true(n >= 24);
+	journal_close();
+	/* last := end, end := end + 100: a record after a that was never written */
+	uint64_t last, end;
+	memcpy(&end, hint + 16, sizeof end);
+	last = end;
+	end += 100;
+	memcpy(hint + 8, &last, sizeof last);
+	memcpy(hint + 16, &end, sizeof end);
+	hint_replace(hint, n);
+	assert_int_equal(store_init(root), 0);
+	put("b", "{\"v\":1}");
+	unlink_server("a");
+	unlink_server("b");
+	restart();
+	assert_non_null(read_raw("servers/a.json"));
+	assert_non_null(read_raw("servers/b.json"));
+}
+
+/* Hints are not flushed, so recovery after a power cut removes them all. */
+static void test_restart_removes_the_hints(void **state)
+{
+	(void)state;
+	char hint[64];
+	put("a", "{\"v\":1}");
+	assert_true(hint_read(hint, sizeof hint) > 0);
+	restart();
+	assert_int_equal(hint_read(hint, sizeof hint), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +397,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_commits_on_demand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switched_off_writes_are_not_undone, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_stale_hint_is_not_trusted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hint_of_a_lost_record_is_not_trusted, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_restart_removes_the_hints, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
