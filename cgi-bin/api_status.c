@@ -210,6 +210,11 @@ static void server_row(struct buf *b, const struct server *s, const struct stats
 		   pct, s->current_load, s->max_concurrent);
 	buf_printf(b, "<td class=\"num\">%d</td><td>", s->health_score);
 	ago(b, s->last_health_check, now);
+	if (s->last_check.at && !s->last_check.ok && s->last_check.error[0]) {
+		buf_adds(b, "<br><small class=\"why\">");
+		esc(b, s->last_check.error);
+		buf_adds(b, "</small>");
+	}
 	buf_adds(b, "</td><td>");
 	ago(b, s->status_since, now);
 	buf_printf(b,

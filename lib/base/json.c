@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_parse.h>
 
 const struct json_limits json_default_limits = {
 	.max_bytes = 1 << 20,
@@ -385,3 +386,121 @@ int jg_finish(struct jgen *j, struct buf *out)
 	buf_add(out, p, n);
 	return 0;
 }
+
+/* ---- one top-level string, streamed ---- */
+
+struct top_scan {
+	const char *key;
+	int depth;	    /* 1 inside the top-level object */
+	bool object;	    /* the first value was an object */
+	bool want;	    /* the last top-level key was ours */
+	bool found;
+	char *out;
+	size_t outlen;
+};
+
+static int top_scalar(void *ctx)
+{
+	struct top_scan *t = ctx;
+	if (t->depth == 1)
+		t->want = false;
+	return 1;
+}
+
+static int top_null(void *ctx)
+{
+	return top_scalar(ctx);
+}
+
+static int top_bool(void *ctx, int v)
+{
+	(void)v;
+	return top_scalar(ctx);
+}
+
+static int top_number(void *ctx, const char *v, size_t len)
+{
+	(void)v;
+	(void)len;
+	return top_scalar(ctx);
+}
+
+static int top_string(void *ctx, const unsigned char *v, size_t len)
+{
+	struct top_scan *t = ctx;
+	if (t->depth == 1 && t->want) {
+		size_t n = len < t->outlen - 1 ? len : t->outlen - 1;
+		memcpy(t->out, v, n);
+		t->out[n] = '\0';
+		t->found = true;
+		return 0; /* done: yajl stops here */
+	}
+	return top_scalar(ctx);
+}
+
+static int top_map_key(void *ctx, const unsigned char *k, size_t len)
+{
+	struct top_scan *t = ctx;
+	if (t->depth == 1)
+		t->want = len == strlen(t->key) && memcmp(k, t->key, len) == 0;
+	return 1;
+}
+
+static int top_open(void *ctx)
+{
+	struct top_scan *t = ctx;
+	if (t->depth == 0)
+		t->object = true;
+	else if (t->depth == 1)
+		t->want = false; /* a container, not a string */
+	t->depth++;
+	return 1;
+}
+
+static int top_open_array(void *ctx)
+{
+	struct top_scan *t = ctx;
+	if (t->depth == 1)
+		t->want = false;
+	t->depth++;
+	return 1;
+}
+
+static int top_close(void *ctx)
+{
+	struct top_scan *t = ctx;
+	t->depth--;
+	return 1;
+}
+
+static const yajl_callbacks top_callbacks = {
+    .yajl_null = top_null,
+    .yajl_boolean = top_bool,
+    .yajl_number = top_number,
+    .yajl_string = top_string,
+    .yajl_start_map = top_open,
+    .yajl_map_key = top_map_key,
+    .yajl_end_map = top_close,
+    .yajl_start_array = top_open_array,
+    .yajl_end_array = top_close,
+};
+
+enum json_top json_top_string(const char *text, size_t len, const char *key, char *out,
+			      size_t outlen)
+{
+	struct top_scan t = {.key = key, .out = out, .outlen = outlen};
+	if (outlen == 0)
+		return JSON_TOP_ABSENT;
+	out[0] = '\0';
+	yajl_handle h = yajl_alloc(&top_callbacks, NULL, &t);
+	if (!h)
+		abort();
+	/* A parse error (a cut-off text, a stop once found) ends the stream; what was
+	 * seen before it stands. */
+	yajl_parse(h, (const unsigned char *)text, len);
+	yajl_free(h);
+	if (t.found)
+		return JSON_TOP_FOUND;
+	return t.object ? JSON_TOP_ABSENT : JSON_TOP_NOT_OBJECT;
+}
+

@@ -32,6 +32,16 @@ yajl_val json_parse(const char *text, size_t len, const struct json_limits *lim,
 
 enum json_rc { JSON_OK = 0, JSON_ABSENT, JSON_WRONG_TYPE };
 
+/* What json_top_string() found. */
+enum json_top { JSON_TOP_FOUND, JSON_TOP_ABSENT, JSON_TOP_NOT_OBJECT };
+/* The string value of `key` among the top-level members of the object in
+ * text[0..len), read as a stream: nothing is built, and the text may stop anywhere
+ * after that value (the kept start of a longer answer). FOUND copies the value into
+ * out (cut to outlen-1 bytes); ABSENT: an object without that string member as far
+ * as the text goes; NOT_OBJECT: the text does not start an object. */
+enum json_top json_top_string(const char *text, size_t len, const char *key, char *out,
+			      size_t outlen);
+
 yajl_val json_get(yajl_val obj, const char *key); /* NULL if absent or obj not an object */
 int json_get_str(yajl_val obj, const char *key, const char **out);
 int json_get_int(yajl_val obj, const char *key, long long *out);

@@ -87,10 +87,7 @@ static void judge(struct target *t, const struct http_result *res)
 	if (res->status == 0) {
 		t->out.verdict = HV_FAIL;
 		t->out.answered = false;
-		if (res->too_big)
-			snprintf(t->why, sizeof t->why, "answer larger than %d bytes",
-				 HEALTH_BODY_MAX);
-		else if (res->timed_out)
+		if (res->timed_out)
 			snprintf(t->why, sizeof t->why, "timed out after %.0f ms",
 				 t->out.elapsed_ms);
 		else
@@ -98,6 +95,7 @@ static void judge(struct target *t, const struct http_result *res)
 		return;
 	}
 	t->out.answered = true;
+	t->out.http_status = res->status;
 	t->out.verdict = health_classify(t->proto, res->status, res->body.data, res->body.len,
 					 t->why, sizeof t->why);
 }
@@ -123,6 +121,7 @@ static void probe_all(struct target **due, size_t n, int max_par, const struct h
 		    .timeout_ms = c->timeout_ms,
 		    .connect_timeout_ms = c->connect_timeout_ms,
 		    .max_body = HEALTH_BODY_MAX,
+		    .keep_prefix = true, /* a long answer is judged on its start */
 		    .fresh_connection = true,
 		    .user_agent = PROBE_USER_AGENT,
 		};

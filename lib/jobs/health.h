@@ -6,9 +6,11 @@
  *
  * A probe is the health half of the backends' protocols: GET <health endpoint>, no
  * body, on a fresh connection (a check must see the server as a new client would),
- * with health's own timeouts (timeoutMs, connectTimeoutMs) and the answer capped at
- * HEALTH_BODY_MAX (a longer one is aborted and fails); what the answer means per
- * protocol is health_classify's (model/health.h). */
+ * with health's own timeouts (timeoutMs, connectTimeoutMs); the first
+ * HEALTH_BODY_MAX bytes of the answer are kept and the rest read and dropped, so a
+ * long answer (Cog repeats its setup logs in every one) is judged like a short one;
+ * what the answer means per protocol is health_classify's (model/health.h). Each
+ * check's outcome is recorded as the server's lastCheck. */
 #ifndef TASKGATE_HEALTH_JOB_H
 #define TASKGATE_HEALTH_JOB_H
 

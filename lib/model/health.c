@@ -73,9 +73,6 @@ const char *health_verdict_name(enum health_verdict v)
 	return names[v];
 }
 
-static const struct json_limits answer_limits = {
-    .max_bytes = HEALTH_BODY_MAX, .max_depth = 16, .max_string = HEALTH_BODY_MAX};
-
 enum health_verdict health_classify(enum server_protocol p, long http_status, const char *body,
 				    size_t len, char *why, size_t whylen)
 {
@@ -96,12 +93,15 @@ enum health_verdict health_classify(enum server_protocol p, long http_status, co
 		snprintf(why, whylen, "HTTP %ld", http_status);
 		return HV_FAIL;
 	}
-	yajl_val doc = json_parse(body ? body : "", body ? len : 0, &answer_limits, NULL);
-	const char *status;
+	/* Only the status decides, and Cog sends it first: the answer is read as a
+	 * stream up to it, so setup logs of any length after it cost nothing. */
+	char status[64];
 	enum health_verdict v = HV_FAIL;
-	if (!doc || !YAJL_IS_OBJECT(doc))
+	enum json_top found = json_top_string(body ? body : "", body ? len : 0, "status",
+					      status, sizeof status);
+	if (found == JSON_TOP_NOT_OBJECT)
 		snprintf(why, whylen, "answer is not a JSON object");
-	else if (json_get_str(doc, "status", &status) != JSON_OK)
+	else if (found == JSON_TOP_ABSENT)
 		snprintf(why, whylen, "answer has no \"status\" string");
 	else if (strcmp(status, "READY") == 0)
 		v = HV_PASS;
@@ -112,8 +112,6 @@ enum health_verdict health_classify(enum server_protocol p, long http_status, co
 		snprintf(why, whylen, "status STARTING");
 	} else
 		snprintf(why, whylen, "status %.40s", status);
-	if (doc)
-		yajl_tree_free(doc);
 	return v;
 }
 
@@ -204,6 +202,13 @@ enum server_health health_apply(const struct health_cfg *c, struct server *s,
 			prev = s->next_check_at - s->last_health_check;
 		s->last_health_check = o->at_ms;
 		s->next_check_at = o->at_ms + health_interval_ms(c, before, after, prev);
+		s->last_check.at = o->at_ms;
+		s->last_check.ok = pass;
+		s->last_check.http_status = o->http_status;
+		snprintf(s->last_check.verdict, sizeof s->last_check.verdict, "%s",
+			 health_verdict_name(o->verdict));
+		snprintf(s->last_check.error, sizeof s->last_check.error, "%s",
+			 !pass && o->why ? o->why : "");
 	} else if (after != before) {
 		int64_t soon = o->at_ms + health_interval_ms(c, before, after, 0);
 		if (s->next_check_at <= 0 || soon < s->next_check_at)

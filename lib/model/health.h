@@ -58,7 +58,9 @@
 
 #include "model/server.h"
 
-/* The most of a health answer we read: a longer one fails the check. */
+/* The most of a health answer we keep: the rest of a longer one is read and
+ * dropped. Cog's answer starts with its status and goes on with the setup logs,
+ * which can be any length. */
 #define HEALTH_BODY_MAX (16 * 1024)
 
 struct health_cfg {
@@ -106,11 +108,13 @@ struct health_outcome {
 	double elapsed_ms; /* how long the check (or dispatch) took */
 	int64_t at_ms;	   /* wall clock of the outcome */
 	bool passive;	   /* from a real dispatch, not a probe */
+	long http_status;  /* a probe's HTTP status, 0 when none arrived */
+	const char *why;   /* a probe's reason on failure (not owned), or NULL */
 };
 
 /* Applies an outcome to a server's health fields: checkCounter, health, statusSince,
  * consecutiveFailures, healthScore, responseTimeEwmaMs, lastSuccessAt, and for active
- * checks lastHealthCheck and nextCheckAt (a passive outcome only ever brings
+ * checks lastHealthCheck, lastCheck and nextCheckAt (a passive outcome only ever brings
  * nextCheckAt forward, so an active check confirms a change soon). Never touches
  * maintenance. Returns the status before the outcome. */
 enum server_health health_apply(const struct health_cfg *c, struct server *s,

@@ -248,6 +248,37 @@ void server_from_doc(yajl_val doc, struct server *s)
 	s->next_check_at = json_int_or(doc, "nextCheckAt", 0);
 	s->ewma_ms = json_num_or(doc, "responseTimeEwmaMs", 0);
 	s->last_success_at = json_int_or(doc, "lastSuccessAt", 0);
+	yajl_val lc = json_get(doc, "lastCheck");
+	if (lc && YAJL_IS_OBJECT(lc)) {
+		s->last_check.at = json_int_or(lc, "at", 0);
+		s->last_check.ok = json_bool_or(lc, "ok", false);
+		s->last_check.http_status = (long)json_int_or(lc, "status", 0);
+		snprintf(s->last_check.verdict, sizeof s->last_check.verdict, "%s",
+			 json_str_or(lc, "verdict", "fail"));
+		snprintf(s->last_check.error, sizeof s->last_check.error, "%s",
+			 json_str_or(lc, "error", ""));
+	}
+}
+
+/* lastCheck: null before the first active check. */
+static void last_check_to_json(const struct server *s, struct jgen *g)
+{
+	jg_key(g, "lastCheck");
+	if (!s->last_check.at) {
+		jg_null(g);
+		return;
+	}
+	jg_obj(g);
+	jg_kint(g, "at", s->last_check.at);
+	jg_kbool(g, "ok", s->last_check.ok);
+	jg_key(g, "status");
+	if (s->last_check.http_status > 0)
+		jg_int(g, s->last_check.http_status);
+	else
+		jg_null(g);
+	jg_kstr(g, "verdict", s->last_check.verdict);
+	jg_kstr(g, "error", s->last_check.error[0] ? s->last_check.error : NULL);
+	jg_obj_end(g);
 }
 
 /* Fields both forms share, in the order an operator reads them. */
@@ -281,6 +312,7 @@ static void common_fields(const struct server *s, struct jgen *g)
 	jg_kint(g, "currentLoad", s->current_load);
 	jg_kint(g, "healthScore", s->health_score);
 	jg_kint(g, "lastHealthCheck", s->last_health_check);
+	last_check_to_json(s, g);
 	jg_kint(g, "consecutiveFailures", s->consecutive_failures);
 	jg_kint(g, "registeredAt", s->registered_at);
 	jg_kint(g, "lastHeartbeat", s->last_heartbeat);

@@ -36,6 +36,14 @@ struct server {
 	int64_t next_check_at;
 	double ewma_ms;	    /* response time, 0 = no data */
 	int64_t last_success_at;
+	/* The last active health check, as an operator reads it (lastCheck). */
+	struct {
+		int64_t at; /* 0: none yet */
+		bool ok;
+		long http_status; /* 0: no answer */
+		char verdict[12]; /* health_verdict_name(): pass, busy, starting, fail */
+		char error[160];  /* why it failed; "" when ok */
+	} last_check;
 };
 
 const char *server_protocol_name(enum server_protocol p);

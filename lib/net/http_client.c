@@ -56,6 +56,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	struct transfer *t = arg;
 	size_t len = size * n;
 	if (t->res->body.len + len > t->cap) {
+		if (t->rq->keep_prefix) {
+			buf_add(&t->res->body, p, t->cap - t->res->body.len);
+			t->res->truncated = true;
+			return len; /* the rest is read and dropped, within the timeout */
+		}
 		t->res->too_big = true;
 		return 0; /* anything but len aborts the transfer */
 	}

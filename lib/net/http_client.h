@@ -9,7 +9,8 @@
  *     process or a cron loop;
  *   - a connect timeout and a total timeout on every request;
  *   - the response body capped: a longer answer aborts the transfer and fails
- *     (nothing we store or judge is that big, and memory is bounded per request);
+ *     (nothing we store or judge is that big, and memory is bounded per request),
+ *     or, for a request that asks, is cut at the cap and read to its end;
  *   - no "Expect: 100-continue" round trip before a body;
  *   - Retry-After (delta-seconds, 1..3599) read from the answer;
  *   - every failure explained in text (libcurl's message, or why we aborted).
@@ -48,6 +49,10 @@ struct http_request {
 	long timeout_ms;	 /* the whole request */
 	long connect_timeout_ms; /* 0: HTTP_CONNECT_TIMEOUT_MS; never above timeout_ms */
 	size_t max_body;	 /* 0: HTTP_BODY_MAX */
+	/* A body past max_body keeps its first max_body bytes and the rest is read
+	 * and dropped (res->truncated), instead of failing the request: for answers
+	 * whose start is all we need (a health check), whatever their length. */
+	bool keep_prefix;
 	/* A new connection, closed afterwards: a health probe must see the server as
 	 * a new client would. Otherwise the single-request connection is kept alive,
 	 * so a dispatch does not pay a TCP handshake each time. */
@@ -63,6 +68,7 @@ struct http_result {
 	int64_t done_at_ms; /* wall clock (now_ms) when the request ended */
 	bool timed_out;	    /* a timeout ended it */
 	bool too_big;	    /* the body passed the cap and the transfer was aborted */
+	bool truncated;	    /* keep_prefix: the body passed the cap and was cut there */
 	char error[256];    /* why status is 0; empty otherwise */
 };
 

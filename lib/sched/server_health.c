@@ -132,6 +132,7 @@ int health_record_probe(const char *server_id, const struct health_cfg *c,
 			void *fn_arg, struct server *after, bool *changed)
 {
 	struct apply_ctx a = {.cfg = c, .out = *o};
+	a.out.why = why;
 	*changed = false;
 	int rc = server_update(server_id, apply_edit, &a, after);
 	if (rc != STORE_OK)

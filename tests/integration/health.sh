@@ -5,7 +5,9 @@
 # leaves a server online, the second makes it degraded, the third offline; one pass
 # leaves it offline, the second brings it online), BUSY stays online, STARTING is not
 # routable but not an error, a run over 50 hanging servers takes about one timeout,
-# the run lock keeps a second copy out, and the exit codes are Nagios'.
+# the run lock keeps a second copy out, and the exit codes are Nagios'. Each server
+# keeps its last check (lastCheck), and Cog answers carrying 25 KB or 1 MiB of setup
+# logs keep a READY server online.
 . "$(dirname "$0")/../lib.sh"
 
 HEALTH="$BUILD/cron/taskgate-health"
@@ -198,6 +200,33 @@ check "the API shows lastHealthCheck" [ "$(jget .lastHealthCheck)" -gt 0 ]
 check "status changes are logged" grep -q "server switch online -> degraded" "$WORK/health-all.err"
 check "status changes are recorded as events" \
 	grep -qh '"type":"server_status"' "$STATE"/stats/events/*.jsonl
+
+# lastCheck: the last check's outcome, as an operator reads it
+expect_eq "ready: lastCheck ok, HTTP 200, pass" "$(field ready '"\(.lastCheck.ok) \(.lastCheck.status) \(.lastCheck.verdict) \(.lastCheck.error)"')" "true 200 pass null"
+expect_eq "ready: lastCheck.at is lastHealthCheck" "$(field ready .lastCheck.at)" "$(field ready .lastHealthCheck)"
+expect_eq "hang: lastCheck says why (no answer)" "$(field hang '"\(.lastCheck.ok) \(.lastCheck.status) \(.lastCheck.verdict)"')" "false null fail"
+check "hang: lastCheck.error names the timeout" jqe '.lastCheck.error | startswith("timed out after")' "$STATE/servers/hang.json"
+expect_eq "starting: lastCheck is STARTING, not an error code" "$(field starting '"\(.lastCheck.status) \(.lastCheck.verdict) \(.lastCheck.error)"')" "200 starting status STARTING"
+client GET /api/v2/servers/hang
+check "the API shows lastCheck" jqe '.lastCheck.error | length > 0' <<< "$BODY"
+
+# Cog repeats its setup logs in every /health-check answer: 25 KB and 1 MiB ones
+# keep READY servers online (only the status is read; the rest is streamed past).
+start_mock chatty --protocol cog || not_ok "mock chatty starts"
+start_mock verbose --protocol cog || not_ok "mock verbose starts"
+check "chatty: 25 KB of setup logs" control "$MOCK_PORT_chatty" '{"setupLogsBytes":25000}'
+check "verbose: 1 MiB of setup logs" control "$MOCK_PORT_verbose" '{"setupLogsBytes":1048576}'
+check "chatty's health answer is over 25 KB" \
+	test "$(curl -s -m 5 "http://127.0.0.1:$MOCK_PORT_chatty/health-check" | wc -c)" -gt 25000
+check "register chatty (cog)" register chatty cog "$MOCK_PORT_chatty" /health-check
+check "register verbose (cog)" register verbose cog "$MOCK_PORT_verbose" /health-check
+for run in 1 2 3 4; do run_health --all; done
+for s in chatty verbose; do
+	expect_eq "$s: online after four checks" "$(status_of "$s")" online
+	expect_eq "$s: no failure counted" "$(field "$s" .consecutiveFailures)" 0
+	expect_eq "$s: lastCheck ok, pass" "$(field "$s" '"\(.lastCheck.ok) \(.lastCheck.verdict)"')" "true pass"
+	admin DELETE "/api/v2/servers/$s"
+done
 
 # maintenance: still checked, never changed by checks
 admin PUT /api/v2/servers/ready/maintenance '{"enabled":true}'

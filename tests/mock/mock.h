@@ -32,6 +32,7 @@
 #define MOCK_MAX_PREDICTIONS 10000u      /* prediction records kept */
 #define MOCK_MAX_SLOTS 1024u
 #define MOCK_MAX_DELAY_MS 600000u        /* 10 minutes */
+#define MOCK_MAX_SETUP_LOGS (4u << 20)    /* setupLogsBytes: 4 MiB */
 #define MOCK_HANG_MS 60000u              /* "hang" mode holds a request this long */
 #define MOCK_MAX_ID 128u                 /* prediction id length */
 #define MOCK_MAX_JSON_DEPTH 64           /* nesting accepted in request bodies */
@@ -157,6 +158,7 @@ struct runtime_cfg {
     unsigned delay_ms;
     unsigned slots;
     bool hold; /* running predictions do not end until it is cleared */
+    unsigned setup_logs_bytes; /* Cog: setup logs repeated in every health answer */
 };
 
 /* Where a prediction is in the engine's hands (mock_core.c). */

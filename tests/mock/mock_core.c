@@ -742,7 +742,7 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
     pthread_mutex_unlock(&g_core.lock);
 
     bool set_mode = false, set_health = false, set_delay = false, set_slots = false;
-    bool set_hold = false;
+    bool set_hold = false, set_logs = false;
     for (size_t i = 0; i < body->u.object.len; i++) {
         const char *k = body->u.object.keys[i];
         yajl_val v = body->u.object.values[i];
@@ -755,6 +755,8 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
             ok = set_delay = get_bounded_uint(v, MOCK_MAX_DELAY_MS, &next.delay_ms);
         else if (strcmp(k, "slots") == 0)
             ok = set_slots = get_bounded_uint(v, MOCK_MAX_SLOTS, &next.slots);
+        else if (strcmp(k, "setupLogsBytes") == 0)
+            ok = set_logs = get_bounded_uint(v, MOCK_MAX_SETUP_LOGS, &next.setup_logs_bytes);
         else if (strcmp(k, "hold") == 0) {
             ok = set_hold = YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v);
             next.hold = YAJL_IS_TRUE(v);
@@ -780,6 +782,8 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
         g_core.cfg.delay_ms = next.delay_ms;
     if (set_slots)
         g_core.cfg.slots = next.slots;
+    if (set_logs)
+        g_core.cfg.setup_logs_bytes = next.setup_logs_bytes;
     if (set_hold) {
         g_core.cfg.hold = next.hold;
         if (!next.hold)

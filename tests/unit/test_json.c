@@ -432,6 +432,46 @@ static void test_integers_as_printf_writes_them(void **state)
 	}
 }
 
+static enum json_top top(const char *text, char *out, size_t n)
+{
+	return json_top_string(text, strlen(text), "status", out, n);
+}
+
+static void test_top_string_found_before_the_rest(void **state)
+{
+	(void)state;
+	char v[16];
+	assert_int_equal(top("{\"status\":\"READY\",\"setup\":{\"logs\":\"...", v, sizeof v),
+			 JSON_TOP_FOUND);
+	assert_string_equal(v, "READY");
+	/* nested members of the same name are not the top-level one */
+	assert_int_equal(top("{\"setup\":{\"status\":\"succeeded\"},\"status\":\"BUSY\"}", v,
+			     sizeof v),
+			 JSON_TOP_FOUND);
+	assert_string_equal(v, "BUSY");
+	assert_int_equal(top("{\"a\":[\"status\",{\"status\":1}],\"status\":\"X\"}", v, sizeof v),
+			 JSON_TOP_FOUND);
+	assert_string_equal(v, "X");
+	/* cut to the buffer */
+	char small[4];
+	assert_int_equal(top("{\"status\":\"STARTING\"}", small, sizeof small), JSON_TOP_FOUND);
+	assert_string_equal(small, "STA");
+}
+
+static void test_top_string_absent_or_not_an_object(void **state)
+{
+	(void)state;
+	char v[16];
+	assert_int_equal(top("{\"setup\":{\"status\":\"succeeded\"}}", v, sizeof v),
+			 JSON_TOP_ABSENT);
+	assert_int_equal(top("{\"status\":200}", v, sizeof v), JSON_TOP_ABSENT);
+	assert_int_equal(top("{\"status\":{\"x\":\"READY\"}}", v, sizeof v), JSON_TOP_ABSENT);
+	assert_int_equal(top("{\"setup\":{\"logs\":\"cut here", v, sizeof v), JSON_TOP_ABSENT);
+	assert_int_equal(top("[\"status\",\"READY\"]", v, sizeof v), JSON_TOP_NOT_OBJECT);
+	assert_int_equal(top("READY", v, sizeof v), JSON_TOP_NOT_OBJECT);
+	assert_int_equal(top("", v, sizeof v), JSON_TOP_NOT_OBJECT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -453,6 +493,8 @@ int main(void)
 	    cmocka_unit_test(test_gen_second_top_level_value),
 	    cmocka_unit_test(test_gen_value_round_trip_exact),
 	    cmocka_unit_test(test_gen_finish_appends),
+	    cmocka_unit_test(test_top_string_found_before_the_rest),
+	    cmocka_unit_test(test_top_string_absent_or_not_an_object),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

@@ -384,6 +384,11 @@ static void test_doc_round_trip(void **state)
 	s.next_check_at = 1700000009999;
 	s.ewma_ms = 12.75;
 	s.last_success_at = 1700000000001;
+	s.last_check.at = 1700000000123;
+	s.last_check.ok = false;
+	s.last_check.http_status = 503;
+	snprintf(s.last_check.verdict, sizeof s.last_check.verdict, "fail");
+	snprintf(s.last_check.error, sizeof s.last_check.error, "HTTP 503");
 
 	yajl_val doc = to_tree(&s, false);
 	server_from_doc(doc, &t);
@@ -420,6 +425,11 @@ static void test_doc_round_trip(void **state)
 	assert_int_equal(t.next_check_at, 1700000009999);
 	assert_true(t.ewma_ms == 12.75);
 	assert_int_equal(t.last_success_at, 1700000000001);
+	assert_int_equal(t.last_check.at, 1700000000123);
+	assert_false(t.last_check.ok);
+	assert_int_equal(t.last_check.http_status, 503);
+	assert_string_equal(t.last_check.verdict, "fail");
+	assert_string_equal(t.last_check.error, "HTTP 503");
 	server_free(&s);
 	server_free(&t);
 }
