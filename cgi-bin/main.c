@@ -17,7 +17,9 @@
 #include "model/config.h"
 #include "jobs/afterwork.h"
 #include "jobs/cronjob.h"
+#include "jobs/failover.h"
 #include "sched/dispatch.h"
+#include "sched/server_health.h"
 #include "sched/waiters.h"
 #include "jobs/health.h"
 #include "fs/journal.h"
@@ -71,15 +73,6 @@ void app_wake_worker_now(void)
 	}
 }
 
-/* A server that comes back (or gets better) can take queued work at once. */
-static void on_health_change(const char *server_id, enum server_health from,
-			     enum server_health to, void *arg)
-{
-	(void)server_id;
-	(void)arg;
-	if (from == HEALTH_OFFLINE && to != HEALTH_OFFLINE)
-		tindex_drain_request();
-}
 
 int app_store_problem(struct http_resp *rs, int rc, const char *what, const char *id)
 {
@@ -334,7 +327,7 @@ int main(int argc, char **argv)
 	}
 	if (store_init(config_state_dir()) < 0)
 		log_error("state tree %s is not usable", config_state_dir());
-	health_set_change_hook(on_health_change, NULL);
+	health_set_change_hook(failover_on_health_change, NULL);
 	journal_set_batch(true);
 	if (FCGX_Init() != 0)
 		return 1;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "model/config.h"
+#include "jobs/failover.h"
 #include "jobs/cronjob.h"
 #include "sched/dispatch.h"
 #include "jobs/health.h"
@@ -31,10 +32,10 @@ struct job {
 static void on_change(const char *server_id, enum server_health from, enum server_health to,
 		      void *arg)
 {
-	(void)server_id;
 	struct job *j = arg;
 	if (from == HEALTH_OFFLINE && to != HEALTH_OFFLINE)
 		j->came_back = true;
+	failover_on_health_change(server_id, from, to, NULL); /* what every program does */
 }
 
 static int step(void *arg)

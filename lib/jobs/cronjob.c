@@ -16,6 +16,8 @@
 #include "base/log.h"
 #include "fs/store.h"
 #include "base/util.h"
+#include "jobs/failover.h"
+#include "sched/server_health.h"
 
 #define MAX_EXTRA	 16
 #define FUTURE_MARGIN_MS (3600LL * 1000)
@@ -160,6 +162,7 @@ int cronjob_open_state(const char *name, struct buf *why)
 		return -1;
 	}
 	journal_enable(config_bool("journal", true));
+	health_set_change_hook(failover_on_health_change, NULL);
 	return 0;
 }
 
