@@ -65,6 +65,7 @@ static const struct task_member_info members[TASK_MEMBER_COUNT] = {
 	M(TM_PROGRESS, TASK_PART_TASK, "progress", PUBLIC, TASK_PART_PROGRESS),
 	M(TM_PROG_STATUS, TASK_PART_PROGRESS, "status", PUBLIC, TASK_PART_VALUE),
 	M(TM_PROG_LOGS, TASK_PART_PROGRESS, "logs", PUBLIC, TASK_PART_VALUE),
+	M(TM_PROG_OUTPUT, TASK_PART_PROGRESS, "output", PUBLIC, TASK_PART_VALUE),
 	M(TM_HISTORY, TASK_PART_TASK, "history", PUBLIC, TASK_PART_HISTORY),
 	M(TM_ATT_NUMBER, TASK_PART_ATTEMPT, "attempt", PUBLIC, TASK_PART_VALUE),
 	M(TM_ATT_SERVER_ID, TASK_PART_ATTEMPT, "serverId", PUBLIC, TASK_PART_VALUE),
@@ -279,6 +280,7 @@ void task_from_doc(yajl_val doc, struct task *t)
 	yajl_val prog = json_get(doc, "progress");
 	t->logs = dup_or_null(json_str_or(prog, "logs", NULL));
 	t->backend_status = dup_or_null(json_str_or(prog, "status", NULL));
+	t->progress_output = json_get(prog, "output");
 	snprintf(t->server_id, sizeof t->server_id, "%s", json_str_or(doc, "serverId", ""));
 	t->attempts = (int)json_int_or(doc, "attempts", 0);
 	t->failures = (int)json_int_or(doc, "failures", 0);
@@ -367,11 +369,13 @@ static void emit_request(const struct task *t, const struct form *f)
 
 static void emit_progress(const struct task *t, const struct form *f)
 {
-	if (!(t->logs || t->backend_status) || !member(f, TM_PROGRESS))
+	if (!(t->logs || t->backend_status || t->progress_output) || !member(f, TM_PROGRESS))
 		return;
 	jg_obj(f->g);
 	put_str(f, TM_PROG_STATUS, t->backend_status);
 	put_str(f, TM_PROG_LOGS, t->logs);
+	if (t->progress_output)
+		put_value(f, TM_PROG_OUTPUT, t->progress_output);
 	jg_obj_end(f->g);
 }
 

@@ -60,6 +60,10 @@ struct task {
 	char *error;	 /* may be NULL */
 	char *logs;	 /* tail of the backend's logs, may be NULL */
 	char *backend_status; /* last non-terminal status a backend reported */
+	/* The output so far of a running attempt (Cog's output events: the list of
+	 * what the model yielded), borrowed like result: from the stored document,
+	 * or from the update being recorded. NULL when none. */
+	yajl_val progress_output;
 	/* placement */
 	char server_id[65]; /* "" when not assigned */
 	int attempts;	    /* dispatches made */
@@ -117,6 +121,7 @@ enum task_member {
 	TM_PROGRESS,
 	TM_PROG_STATUS,
 	TM_PROG_LOGS,
+	TM_PROG_OUTPUT,
 	TM_HISTORY,
 	TM_ATT_NUMBER,
 	TM_ATT_SERVER_ID,

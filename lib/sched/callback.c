@@ -74,8 +74,11 @@ int callback_update_parse(yajl_val body, struct callback_update *u, struct verr 
 				"or canceled");
 	u->status = st;
 	u->logs = json_str_or(body, "logs", NULL);
-	if (is_one_of(st, "starting", "processing", "running"))
+	if (is_one_of(st, "starting", "processing", "running")) {
+		yajl_val out = json_get(body, "output"); /* Cog's output events: the list so far */
+		u->output = out && !YAJL_IS_NULL(out) ? out : NULL;
 		return 0;
+	}
 	u->terminal = true;
 	if (is_one_of(st, "succeeded", "completed", NULL)) {
 		u->end = END_SUCCEEDED;
@@ -173,6 +176,8 @@ static int record_progress(struct task *t, void *arg)
 	t->backend_status = xstrdup(p->u->status);
 	if (p->u->logs)
 		task_set_logs(t, p->u->logs);
+	if (p->u->output)
+		t->progress_output = p->u->output;
 	t->updated_at = now_ms();
 	return STORE_OK;
 }

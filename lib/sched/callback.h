@@ -23,6 +23,7 @@ struct callback_update {
 	enum end_kind end; /* when terminal */
 	const char *status; /* the backend's word, borrowed from the body */
 	const char *logs;   /* borrowed, may be NULL */
+	yajl_val output;    /* borrowed: a non-terminal update's output so far, or NULL */
 	char *error;	    /* owned: why it failed or was cancelled */
 	yajl_val result;    /* owned: output, metrics and a log tail (END_SUCCEEDED) */
 };

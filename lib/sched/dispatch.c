@@ -167,6 +167,7 @@ static int arm_attempt(struct task *t, struct claim_arg *c, int64_t now)
 	t->queue_key[0] = '\0';
 	free(t->backend_status);
 	t->backend_status = NULL;
+	t->progress_output = NULL; /* a new attempt starts with no output */
 	return 0;
 }
 

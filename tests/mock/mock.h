@@ -33,6 +33,10 @@
 #define MOCK_MAX_SLOTS 1024u
 #define MOCK_MAX_DELAY_MS 600000u        /* 10 minutes */
 #define MOCK_MAX_SETUP_LOGS (4u << 20)    /* setupLogsBytes: 4 MiB */
+#define MOCK_MAX_CHUNKS 1000u             /* outputChunks */
+/* Cog drops a non-terminal webhook sent within this long of the last one
+ * (webhook.py: the throttle on everything but start and completed). */
+#define MOCK_EVENT_THROTTLE_MS 500
 #define MOCK_HANG_MS 60000u              /* "hang" mode holds a request this long */
 #define MOCK_MAX_ID 128u                 /* prediction id length */
 #define MOCK_MAX_JSON_DEPTH 64           /* nesting accepted in request bodies */
@@ -159,6 +163,7 @@ struct runtime_cfg {
     unsigned slots;
     bool hold; /* running predictions do not end until it is cleared */
     unsigned setup_logs_bytes; /* Cog: setup logs repeated in every health answer */
+    unsigned output_chunks;    /* Cog: predictions yield this many outputs (0: one value) */
 };
 
 /* Where a prediction is in the engine's hands (mock_core.c). */
@@ -167,6 +172,8 @@ enum pred_stage {
     STAGE_START_HOOK, /* start webhook in flight */
     STAGE_RUNNING,    /* waiting for its deadline or a cancel */
     STAGE_HELD,       /* deadline passed while held: waits for a release or a cancel */
+    STAGE_CHUNK,      /* an iterator's next output is due */
+    STAGE_OUTPUT_HOOK, /* an output webhook in flight; the next chunk follows */
     STAGE_END_HOOK,   /* terminal webhook attempt in flight */
     STAGE_END_PAUSE,  /* pause before the next terminal webhook attempt */
     STAGE_DONE,       /* the engine has let go of it */
@@ -182,6 +189,8 @@ struct prediction {
     char *webhook;              /* immutable; NULL when none */
     bool want_start;            /* immutable; webhook_events_filter */
     bool want_completed;        /* immutable */
+    bool want_output;           /* immutable */
+    unsigned chunks_total;      /* immutable; 0: the output is one value */
     enum mode mode;             /* immutable; mode snapshot at acceptance */
     unsigned delay_ms;          /* immutable */
     int64_t deadline_mono_ms;   /* immutable */
@@ -191,6 +200,8 @@ struct prediction {
     int64_t created_us, started_us, completed_us;
     bool cancel_requested;
     bool holds_slot;
+    unsigned chunks_done;       /* outputs yielded so far */
+    int64_t last_event_ms;      /* when the last non-terminal webhook went out */
     int waiters;                /* sync requests waiting on it: pins it */
 
     /* Engine bookkeeping (mock_core.c). */
@@ -210,6 +221,7 @@ struct pred_request {
     const char *webhook;
     bool want_start;
     bool want_completed;
+    bool want_output;
     enum mode mode;
 };
 

@@ -408,9 +408,23 @@ static void mark_processing_locked(struct prediction *p)
     pthread_cond_broadcast(&g_core.changed);
 }
 
-/* Waits for the deadline, or not at all once a cancel is asked for. */
+/* When the next of an iterator's outputs is due: evenly over the delay, the
+ * last at the deadline. */
+static int64_t chunk_due(const struct prediction *p)
+{
+    int64_t start = p->deadline_mono_ms - (int64_t)p->delay_ms;
+    return start + (int64_t)p->delay_ms * (int64_t)(p->chunks_done + 1) / (int64_t)p->chunks_total;
+}
+
+/* Waits for the deadline, or not at all once a cancel is asked for; an
+ * iterator yields its outputs on the way. */
 static void run_locked(struct prediction *p)
 {
+    if (p->chunks_total > 0 && p->chunks_done < p->chunks_total && !p->cancel_requested) {
+        p->stage = STAGE_CHUNK;
+        queue_push_locked(p, chunk_due(p));
+        return;
+    }
     p->stage = STAGE_RUNNING;
     queue_push_locked(p, p->cancel_requested ? clock_mono_ms() : p->deadline_mono_ms);
 }
@@ -456,7 +470,9 @@ static void hook_done_locked(struct prediction *p, bool ok)
         g_core.webhooks_failed++;
     free(p->hook_body);
     p->hook_body = NULL;
-    if (p->stage == STAGE_START_HOOK) {
+    if (p->stage == STAGE_OUTPUT_HOOK) {
+        run_locked(p); /* the next output, or the end */
+    } else if (p->stage == STAGE_START_HOOK) {
         /* Cog runs the model only once the start webhook is answered. */
         p->deadline_mono_ms = clock_mono_ms() + (int64_t)p->delay_ms;
         run_locked(p);
@@ -497,6 +513,22 @@ static void step_locked(struct prediction *p)
             p->stage = STAGE_DONE;
         }
         break;
+    case STAGE_CHUNK:
+        /* Cog: each value the predictor yields is appended to output, and an
+         * output webhook carries the whole list so far, unless one went out less
+         * than MOCK_EVENT_THROTTLE_MS ago (then this one is dropped). The last
+         * value is followed at once by the end. */
+        p->chunks_done++;
+        if (p->chunks_done < p->chunks_total && sends_webhooks(p) && p->want_output &&
+            clock_mono_ms() - p->last_event_ms >= MOCK_EVENT_THROTTLE_MS) {
+            p->last_event_ms = clock_mono_ms();
+            p->hook_body = render_dup_locked(p, webhook_kind(p));
+            p->hook_retries = 0; /* non-terminal webhooks are sent once */
+            hook_attempt_locked(p, STAGE_OUTPUT_HOOK);
+        } else {
+            run_locked(p);
+        }
+        break;
     case STAGE_END_PAUSE:
         hook_attempt_locked(p, STAGE_END_HOOK);
         break;
@@ -514,7 +546,8 @@ static void drop_all_locked(void)
     for (size_t i = 0; p && i < g_core.npreds; i++, p = p->newer) {
         if (!pred_status_terminal(p->status))
             finish_locked(p);
-        if (p->stage != STAGE_START_HOOK && p->stage != STAGE_END_HOOK)
+        if (p->stage != STAGE_START_HOOK && p->stage != STAGE_END_HOOK &&
+            p->stage != STAGE_OUTPUT_HOOK)
             p->stage = STAGE_DONE;
         p->queue_idx = NOT_QUEUED;
     }
@@ -599,6 +632,8 @@ static struct prediction *prediction_new_locked(const struct pred_request *req)
     p->webhook = req->webhook ? xstrdup(req->webhook) : NULL;
     p->want_start = req->want_start;
     p->want_completed = req->want_completed;
+    p->want_output = req->want_output;
+    p->chunks_total = p->protocol == PROTO_COG ? g_core.cfg.output_chunks : 0;
     p->mode = req->mode;
     p->delay_ms = g_core.cfg.delay_ms;
     p->deadline_mono_ms = clock_mono_ms() + (int64_t)p->delay_ms;
@@ -693,7 +728,7 @@ enum cancel_result core_cancel(const char *id)
     } else {
         p->cancel_requested = true;
         pthread_cond_broadcast(&g_core.changed);
-        if (p->stage == STAGE_RUNNING)
+        if (p->stage == STAGE_RUNNING || p->stage == STAGE_CHUNK)
             queue_advance_locked(p, clock_mono_ms());
         else if (p->stage == STAGE_HELD)
             run_locked(p); /* a cancel ends a held prediction at once */
@@ -742,7 +777,7 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
     pthread_mutex_unlock(&g_core.lock);
 
     bool set_mode = false, set_health = false, set_delay = false, set_slots = false;
-    bool set_hold = false, set_logs = false;
+    bool set_hold = false, set_logs = false, set_chunks = false;
     for (size_t i = 0; i < body->u.object.len; i++) {
         const char *k = body->u.object.keys[i];
         yajl_val v = body->u.object.values[i];
@@ -755,6 +790,8 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
             ok = set_delay = get_bounded_uint(v, MOCK_MAX_DELAY_MS, &next.delay_ms);
         else if (strcmp(k, "slots") == 0)
             ok = set_slots = get_bounded_uint(v, MOCK_MAX_SLOTS, &next.slots);
+        else if (strcmp(k, "outputChunks") == 0)
+            ok = set_chunks = get_bounded_uint(v, MOCK_MAX_CHUNKS, &next.output_chunks);
         else if (strcmp(k, "setupLogsBytes") == 0)
             ok = set_logs = get_bounded_uint(v, MOCK_MAX_SETUP_LOGS, &next.setup_logs_bytes);
         else if (strcmp(k, "hold") == 0) {
@@ -784,6 +821,8 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
         g_core.cfg.slots = next.slots;
     if (set_logs)
         g_core.cfg.setup_logs_bytes = next.setup_logs_bytes;
+    if (set_chunks)
+        g_core.cfg.output_chunks = next.output_chunks;
     if (set_hold) {
         g_core.cfg.hold = next.hold;
         if (!next.hold)

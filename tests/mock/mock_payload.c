@@ -19,9 +19,19 @@ static void put_timestamp(struct strbuf *out, const char *key, int64_t us)
     sb_printf(out, "\"%s\"", ts);
 }
 
-/* output = {"echo": <input>, "server": <name>} on success, else null. */
+/* output = {"echo": <input>, "server": <name>} on success, else null. An
+ * iterator's (outputChunks) is the list of what it yielded so far, as Cog sends
+ * it in every webhook: ["<name> chunk 1", ...]. */
 static void put_output(struct strbuf *out, const struct prediction *p)
 {
+    if (p->chunks_total > 0 &&
+        (p->status == PRED_PROCESSING || p->status == PRED_SUCCEEDED)) {
+        sb_puts(out, "[");
+        for (unsigned i = 1; i <= p->chunks_done; i++)
+            sb_printf(out, "%s\"%s chunk %u\"", i > 1 ? "," : "", g_cfg.name, i);
+        sb_puts(out, "]");
+        return;
+    }
     if (p->status != PRED_SUCCEEDED) {
         sb_puts(out, "null");
         return;
@@ -81,6 +91,10 @@ static void render_cog(const struct prediction *p, struct strbuf *out)
     const char *sep = "";
     if (p->want_start) {
         sb_puts(out, "\"start\"");
+        sep = ",";
+    }
+    if (p->want_output) {
+        sb_printf(out, "%s\"output\"", sep);
         sep = ",";
     }
     if (p->want_completed)

@@ -210,7 +210,7 @@ struct cog_body {
     yajl_val root;
     const char *id;
     const char *webhook;
-    bool want_start, want_completed;
+    bool want_start, want_completed, want_output;
     struct strbuf input; /* serialized "input" object */
 };
 
@@ -218,14 +218,14 @@ static bool parse_events_filter(yajl_val v, struct cog_body *b, char *err,
                                 size_t errlen)
 {
     /* Absent: Cog sends every event. */
-    b->want_start = b->want_completed = true;
+    b->want_start = b->want_completed = b->want_output = true;
     if (!v || YAJL_IS_NULL(v))
         return true;
     if (!YAJL_IS_ARRAY(v)) {
         snprintf(err, errlen, "webhook_events_filter must be an array");
         return false;
     }
-    b->want_start = b->want_completed = false;
+    b->want_start = b->want_completed = b->want_output = false;
     for (size_t i = 0; i < v->u.array.len; i++) {
         yajl_val e = v->u.array.values[i];
         const char *s = YAJL_IS_STRING(e) ? YAJL_GET_STRING(e) : "";
@@ -233,7 +233,9 @@ static bool parse_events_filter(yajl_val v, struct cog_body *b, char *err,
             b->want_start = true;
         else if (strcmp(s, "completed") == 0)
             b->want_completed = true;
-        else if (strcmp(s, "output") != 0 && strcmp(s, "logs") != 0) {
+        else if (strcmp(s, "output") == 0)
+            b->want_output = true;
+        else if (strcmp(s, "logs") != 0) {
             snprintf(err, errlen, "unknown webhook event in webhook_events_filter");
             return false;
         }
@@ -319,6 +321,7 @@ static enum MHD_Result cog_create(struct MHD_Connection *c,
         .webhook = b.webhook,
         .want_start = b.want_start,
         .want_completed = b.want_completed,
+        .want_output = b.want_output,
         .mode = mode,
     };
     struct strbuf out;

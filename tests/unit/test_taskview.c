@@ -52,6 +52,7 @@ static void sample_task(struct task *t, yajl_val *input, yajl_val *result)
 	t->error = strdup("first attempt failed");
 	t->logs = strdup("step 1\nstep 2\n");
 	t->backend_status = strdup("processing");
+	t->progress_output = *result; /* borrowed, like result */
 	snprintf(t->server_id, sizeof t->server_id, "s2");
 	t->attempts = 2;
 	t->failures = 1;
