@@ -646,11 +646,15 @@ bool dispatch_send(const struct dispatch_send *send)
 		ended = true;
 	} else {
 		call_backend(send, &s, &reply);
-		note_reply(send, &s.srv, &reply);
 		ended = end_of_reply(&reply, &s, &e);
 	}
 	if (ended)
 		ended = dispatch_end_attempt(send->task_id, &e.req, NULL) == END_DONE;
+	/* Health hears of the reply once this attempt's own end is written: a failure
+	 * that takes the server offline ends every attempt still running there
+	 * (jobs/failover), and this one must keep the reason it really had. */
+	if (state != SEND_NO_SERVER)
+		note_reply(send, &s.srv, &reply);
 	if (ended)
 		tindex_drain_request(); /* a slot freed, or the task queued again */
 	if (e.result)
