@@ -73,7 +73,6 @@ void app_wake_worker_now(void)
 	}
 }
 
-
 int app_store_problem(struct http_resp *rs, int rc, const char *what, const char *id)
 {
 	switch (rc) {

@@ -497,6 +497,9 @@ static void step_locked(struct prediction *p)
         mark_processing_locked(p);
         p->hook_body = render_dup_locked(p, webhook_kind(p));
         p->hook_retries = 0; /* the start webhook is sent once */
+        /* Cog's throttle counts the start webhook too: an output event less than
+         * MOCK_EVENT_THROTTLE_MS after it is dropped. */
+        p->last_event_ms = clock_mono_ms();
         hook_attempt_locked(p, STAGE_START_HOOK);
         break;
     case STAGE_RUNNING:
