@@ -43,6 +43,9 @@ RULES = [
     ("file system calls", r"(?<![\w.>])(?:%s)\s*\(" % FS_CALLS, ["lib/fs/"], "lib/fs/README"),
     ("libcurl calls", r"(?<![\w.>])curl_\w+\s*\(", ["lib/net/"], "lib/net/README"),
     ("libcurl header", r"#\s*include\s*<curl/", ["lib/net/"], "lib/net/http_client.h"),
+    ("yajl parsers and generators",
+     r"(?<![\w.>])yajl_(?:alloc|parse|complete_parse|tree_parse|gen_alloc)\s*\(",
+     ["lib/base/json.c"], "lib/base/json.h"),
     ("libfcgi calls", r"(?<![\w.>])FCGX_\w+\s*\(", ["cgi-bin/main.c"], "cgi-bin/main.c"),
     # A path into stats/ is spelt in a string literal, so this rule reads the literals
     # (the "strings" flag): a prefix (the root) joined to stats ("%s/stats..."), or a

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_parse.h>
 
 const struct json_limits json_default_limits = {
 	.max_bytes = 1 << 20,
@@ -485,6 +484,18 @@ static const yajl_callbacks top_callbacks = {
     .yajl_end_array = top_close,
 };
 
+int json_stream(const char *text, size_t len, const yajl_callbacks *cb, void *ctx)
+{
+	yajl_handle h = yajl_alloc(cb, NULL, ctx);
+	if (!h)
+		abort(); /* out of memory, as everywhere else in this project */
+	yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
+	if (st == yajl_status_ok)
+		st = yajl_complete_parse(h);
+	yajl_free(h);
+	return st == yajl_status_ok ? 0 : -1;
+}
+
 enum json_top json_top_string(const char *text, size_t len, const char *key, char *out,
 			      size_t outlen)
 {
@@ -492,13 +503,9 @@ enum json_top json_top_string(const char *text, size_t len, const char *key, cha
 	if (outlen == 0)
 		return JSON_TOP_ABSENT;
 	out[0] = '\0';
-	yajl_handle h = yajl_alloc(&top_callbacks, NULL, &t);
-	if (!h)
-		abort();
 	/* A parse error (a cut-off text, a stop once found) ends the stream; what was
 	 * seen before it stands. */
-	yajl_parse(h, (const unsigned char *)text, len);
-	yajl_free(h);
+	(void)json_stream(text, len, &top_callbacks, &t);
 	if (t.found)
 		return JSON_TOP_FOUND;
 	return t.object ? JSON_TOP_ABSENT : JSON_TOP_NOT_OBJECT;

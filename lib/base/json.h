@@ -1,4 +1,6 @@
-/* json: the project's only contact with yajl.
+/* json: the only code that runs yajl's parsers (tree and stream) and allocates its
+ * generators; the rest of taskgate walks the trees it returns, supplies callbacks to
+ * json_stream(), and writes through struct jgen.
  *
  * Parsing is bounded: json_parse() refuses documents over a size, nesting depth or
  * string length limit, and refuses comments (yajl's tree parser would accept them),
@@ -12,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 #include "base/buf.h"
@@ -31,6 +34,11 @@ yajl_val json_parse(const char *text, size_t len, const struct json_limits *lim,
 		    struct buf *err);
 
 enum json_rc { JSON_OK = 0, JSON_ABSENT, JSON_WRONG_TYPE };
+
+/* Runs yajl's stream parser over text[0..len) with the given callbacks and context
+ * (a callback returning 0 stops the stream). Returns 0 when the text is one whole,
+ * well-formed document and no callback stopped it; -1 otherwise. Nothing is built. */
+int json_stream(const char *text, size_t len, const yajl_callbacks *cb, void *ctx);
 
 /* What json_top_string() found. */
 enum json_top { JSON_TOP_FOUND, JSON_TOP_ABSENT, JSON_TOP_NOT_OBJECT };

@@ -1,7 +1,6 @@
 #include "model/taskview.h"
 
 #include <string.h>
-#include <yajl/yajl_parse.h>
 
 #include "model/task.h"
 
@@ -196,14 +195,8 @@ static const yajl_callbacks view_callbacks = {
 int taskview_public(const char *stored, size_t len, struct jgen *out)
 {
 	struct view v = {.out = out};
-	yajl_handle h = yajl_alloc(&view_callbacks, NULL, &v);
-	if (!h)
-		return -1;
-	yajl_status st = yajl_parse(h, (const unsigned char *)stored, len);
-	if (st == yajl_status_ok)
-		st = yajl_complete_parse(h);
-	yajl_free(h);
-	if (st != yajl_status_ok || !v.started || v.depth != 0 || out->err)
+	if (json_stream(stored, len, &view_callbacks, &v) != 0 || !v.started || v.depth != 0 ||
+	    out->err)
 		return -1;
 	return 0;
 }
