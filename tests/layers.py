@@ -56,6 +56,9 @@ RULES = [
     ("stats/ folder paths", r'"[^"\n]*(?:%s/stats\b|/stats/(?:events|hourly)/|'
      r'/stats/(?:totals|alerts)\.json)',
      ["lib/fs/statsfile.c"], "lib/fs/statsfile.h", "strings"),
+    # A task's files folder: the root joined to files/ ("%s/files/%02x/%s").
+    ("files/ folder paths", r'"[^"\n]*%s/files\b', ["lib/fs/taskfiles.c"],
+     "lib/fs/taskfiles.h", "strings"),
 ]
 
 SRC_DIRS = ["lib", "cgi-bin", "cron"]

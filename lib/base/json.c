@@ -386,6 +386,19 @@ int jg_finish(struct jgen *j, struct buf *out)
 	return 0;
 }
 
+int jg_take(struct jgen *j, struct buf *out)
+{
+	if (jg_finish(j, out) < 0)
+		return -1;
+	yajl_gen_clear(j->g);
+	return 0;
+}
+
+void jg_numtext(struct jgen *j, const char *num, size_t len)
+{
+	JG_CALL(j, yajl_gen_number(j->g, num, len));
+}
+
 /* ---- one top-level string, streamed ---- */
 
 struct top_scan {
@@ -484,16 +497,44 @@ static const yajl_callbacks top_callbacks = {
     .yajl_end_array = top_close,
 };
 
+struct json_stream {
+	yajl_handle h;
+	bool failed;
+};
+
+struct json_stream *json_stream_open(const yajl_callbacks *cb, void *ctx)
+{
+	struct json_stream *s = calloc(1, sizeof *s);
+	if (!s)
+		abort();
+	s->h = yajl_alloc(cb, NULL, ctx);
+	if (!s->h)
+		abort();
+	return s;
+}
+
+int json_stream_feed(struct json_stream *s, const char *text, size_t len)
+{
+	if (!s->failed && yajl_parse(s->h, (const unsigned char *)text, len) != yajl_status_ok)
+		s->failed = true;
+	return s->failed ? -1 : 0;
+}
+
+int json_stream_close(struct json_stream *s)
+{
+	if (!s->failed && yajl_complete_parse(s->h) != yajl_status_ok)
+		s->failed = true;
+	int rc = s->failed ? -1 : 0;
+	yajl_free(s->h);
+	free(s);
+	return rc;
+}
+
 int json_stream(const char *text, size_t len, const yajl_callbacks *cb, void *ctx)
 {
-	yajl_handle h = yajl_alloc(cb, NULL, ctx);
-	if (!h)
-		abort(); /* out of memory, as everywhere else in this project */
-	yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
-	if (st == yajl_status_ok)
-		st = yajl_complete_parse(h);
-	yajl_free(h);
-	return st == yajl_status_ok ? 0 : -1;
+	struct json_stream *s = json_stream_open(cb, ctx);
+	int fed = json_stream_feed(s, text, len);
+	return json_stream_close(s) == 0 && fed == 0 ? 0 : -1;
 }
 
 enum json_top json_top_string(const char *text, size_t len, const char *key, char *out,

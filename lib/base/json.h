@@ -40,6 +40,16 @@ enum json_rc { JSON_OK = 0, JSON_ABSENT, JSON_WRONG_TYPE };
  * well-formed document and no callback stopped it; -1 otherwise. Nothing is built. */
 int json_stream(const char *text, size_t len, const yajl_callbacks *cb, void *ctx);
 
+/* The same parser fed in pieces, for a document that is read as it arrives (a
+ * backend's answer of several MiB is never held whole). */
+struct json_stream;
+struct json_stream *json_stream_open(const yajl_callbacks *cb, void *ctx);
+/* 0, or -1 once the text is malformed or a callback stopped it (then every later
+ * feed is -1 too). */
+int json_stream_feed(struct json_stream *s, const char *text, size_t len);
+/* Ends the document: 0 when it was whole and well-formed. Frees s. */
+int json_stream_close(struct json_stream *s);
+
 /* What json_top_string() found. */
 enum json_top { JSON_TOP_FOUND, JSON_TOP_ABSENT, JSON_TOP_NOT_OBJECT };
 /* The string value of `key` among the top-level members of the object in
@@ -89,7 +99,11 @@ void jg_kstr(struct jgen *j, const char *key, const char *s);
 void jg_kint(struct jgen *j, const char *key, long long v);
 void jg_knum(struct jgen *j, const char *key, double v);
 void jg_kbool(struct jgen *j, const char *key, bool v);
+void jg_numtext(struct jgen *j, const char *num, size_t len); /* a number as parsed */
 /* Appends the generated text to out; returns 0, or -1 if any call failed. */
 int jg_finish(struct jgen *j, struct buf *out);
+/* Appends the text generated so far to out and forgets it, the generator's state
+ * kept, so a long document can be written out as it is made. 0 or -1. */
+int jg_take(struct jgen *j, struct buf *out);
 
 #endif

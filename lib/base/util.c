@@ -121,6 +121,30 @@ void sha256_hex(const void *data, size_t len, char out[65])
 	out[64] = '\0';
 }
 
+long base64_decode(const char *in, size_t n, unsigned char *out)
+{
+	EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+	if (!ctx)
+		abort();
+	EVP_DecodeInit(ctx);
+	long total = 0;
+	/* EVP takes an int length: feed long texts in pieces. */
+	while (n) {
+		int piece = n > (1u << 30) ? 1 << 30 : (int)n, got = 0;
+		if (EVP_DecodeUpdate(ctx, out + total, &got, (const unsigned char *)in, piece) < 0) {
+			EVP_ENCODE_CTX_free(ctx);
+			return -1;
+		}
+		total += got;
+		in += piece;
+		n -= (size_t)piece;
+	}
+	int last = 0;
+	int rc = EVP_DecodeFinal(ctx, out + total, &last);
+	EVP_ENCODE_CTX_free(ctx);
+	return rc < 0 ? -1 : total + last;
+}
+
 bool secure_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
 	if (alen != blen)

@@ -29,6 +29,10 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 /* HMAC-SHA256 of msg under key, as 64 lowercase hex digits + NUL (libcrypto). */
 void hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t msglen,
 		     char out[65]);
+/* Decodes base64 (RFC 4648 with padding; line breaks allowed) of in[0..n) into out
+ * (libcrypto's decoder), which must hold 3 * ((n + 3) / 4) bytes. Returns the bytes
+ * decoded, or -1 for text that is not base64. */
+long base64_decode(const char *in, size_t n, unsigned char *out);
 /* Constant-time comparison of two equal-length byte strings; false if lengths differ. */
 bool secure_equal(const char *a, size_t alen, const char *b, size_t blen);
 

@@ -43,7 +43,7 @@ static const char *const tree_dirs[] = {
 	"servers", "tasks", "idempotency", "queue", "active", "created", "finished", "sending",
 	"cancelling",
 	"locks", "run", "corrupt",
-	"journal", "log",
+	"journal", "log", "files",
 	"stats", "stats/events", "stats/hourly",
 };
 
@@ -139,11 +139,16 @@ static uint32_t id_hash(const char *id)
 	return h;
 }
 
+unsigned store_shard(const char *id)
+{
+	return id_hash(id) & 0xff;
+}
+
 /* Directory holding the object; for sharded kinds creates the shard lazily. */
 static void object_dir(const struct kind_info *k, const char *id, char *out, size_t n)
 {
 	if (k->sharded)
-		snprintf(out, n, "%s/%s/%02x", root_dir, k->name, id_hash(id) & 0xff);
+		snprintf(out, n, "%s/%s/%02x", root_dir, k->name, store_shard(id));
 	else
 		snprintf(out, n, "%s/%s", root_dir, k->name);
 }

@@ -54,6 +54,9 @@ void store_set_lock_wait(unsigned ms);
 
 /* 1..64 chars of [A-Za-z0-9_-], first one alphanumeric. */
 bool store_id_valid(const char *id);
+/* The shard (0..255) of a sharded object, which a task's other folders (its files)
+ * share: stable across hosts and builds. */
+unsigned store_shard(const char *id);
 
 /* Parses the object into *out (caller frees with yajl_tree_free). */
 int store_load(const char *kind, const char *id, yajl_val *out);

@@ -9,44 +9,6 @@
 #include "fs/store.h"
 #include "model/config.h"
 
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes base64 into out (NUL-terminated); -1 on bad input or overflow. */
-static int b64_decode(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-	unsigned acc = 0;
-	int bits = 0;
-	for (; *in && *in != '='; in++) {
-		int v = b64_value(*in);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o + 1 >= outlen)
-				return -1;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	out[o] = '\0';
-	return 0;
-}
-
 const char *auth_bearer(const char *authorization)
 {
 	static char token[512];
@@ -66,10 +28,20 @@ const char *auth_bearer(const char *authorization)
 		return token;
 	}
 	if (strncasecmp(authorization, "Basic ", 6) == 0) {
-		char decoded[512];
-		if (b64_decode(authorization + 6, decoded, sizeof decoded) < 0)
+		/* One word of base64; browsers pad it, a hand-made header may not. */
+		char enc[688];
+		size_t n = strlen(authorization + 6);
+		if (n > 680 || strcspn(authorization + 6, " \t\r\n") != n)
 			return NULL;
-		const char *colon = strchr(decoded, ':');
+		memcpy(enc, authorization + 6, n);
+		while (n % 4)
+			enc[n++] = '=';
+		unsigned char decoded[512];
+		long got = base64_decode(enc, n, decoded);
+		if (got < 0 || (size_t)got >= sizeof decoded || memchr(decoded, 0, (size_t)got))
+			return NULL;
+		decoded[got] = '\0';
+		const char *colon = strchr((const char *)decoded, ':');
 		if (!colon || !colon[1])
 			return NULL;
 		snprintf(token, sizeof token, "%s", colon + 1);
