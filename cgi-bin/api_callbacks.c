@@ -7,7 +7,9 @@
 #include <stdlib.h>
 
 #include "model/auth.h"
+#include "model/config.h"
 #include "sched/callback.h"
+#include "sched/intake.h"
 #include "fs/store.h"
 #include "app.h"
 
@@ -63,14 +65,38 @@ static int apply_update(struct http_req *rq, struct http_resp *rs)
 	if (rc != STORE_OK)
 		return answer_refusal(rs, rc, id, attempt);
 
+	long long max = config_int("callbackMaxBytes", 8 << 20, 1024, 1LL << 30);
+	if (rq->content_length > max) {
+		rc = callback_refuse_oversize(id, attempt, rq->content_length, max);
+		if (rc == END_DONE)
+			api_tasks_schedule_drain();
+		return http_problem(rs, 413, "",
+				    "result of %lld bytes exceeds callbackMaxBytes (%lld); the "
+				    "attempt ended FAILED",
+				    rq->content_length, max);
+	}
+	if (rq->content_length == 0)
+		return http_problem(rs, 400, "", "this route needs a JSON request body");
+	if (!http_content_is_json(rq))
+		return http_problem(rs, 415, NULL, "the body must be application/json");
+	yajl_val body;
+	struct buf why = BUF_INIT;
+	if (intake_read(id, http_req_body_piece, rq, &body, &why) < 0) {
+		int status = http_problem(rs, 400, "", "%s", buf_str(&why));
+		buf_free(&why);
+		return status;
+	}
+	buf_free(&why);
 	struct callback_update u;
 	struct verr e;
-	if (callback_update_parse(rq->json, &u, &e) < 0) {
+	if (callback_update_parse(body, &u, &e) < 0) {
 		callback_update_free(&u);
+		yajl_tree_free(body);
 		return http_problem(rs, 400, e.field, "%s", e.msg);
 	}
 	rc = callback_apply(id, attempt, &u);
 	callback_update_free(&u);
+	yajl_tree_free(body);
 	if (rc == END_DONE)
 		api_tasks_schedule_drain();
 	if (rc == END_DONE || rc == END_DUPLICATE || rc == CALLBACK_RECORDED)

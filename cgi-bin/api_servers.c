@@ -5,15 +5,21 @@
 #include "model/auth.h"
 #include "model/server.h"
 #include "sched/registry.h"
+#include "sched/upload.h"
 #include "app.h"
 
-static int answer_server(struct http_resp *rs, int status, const struct server *s)
+/* The server; an operator also sees its upload URL. */
+static int answer_server(const struct http_req *rq, struct http_resp *rs, int status,
+			 const struct server *s)
 {
 	struct jgen g;
+	struct buf url = BUF_INIT;
+	bool admin = rq->auth >= AUTH_ADMIN && upload_url(s->id, &url) == 0;
 	jg_init(&g);
-	server_to_public(s, &g);
+	server_to_admin(s, admin ? buf_str(&url) : NULL, &g);
 	status = http_json(rs, status, &g);
 	jg_free(&g);
+	buf_free(&url);
 	return status;
 }
 
@@ -27,7 +33,7 @@ int api_servers_create(struct http_req *rq, struct http_resp *rs)
 	int status;
 	if (rc == STORE_OK) {
 		http_header(rs, "Location", "/api/v2/servers/%s", s.id);
-		status = answer_server(rs, 201, &s);
+		status = answer_server(rq, rs, 201, &s);
 	} else {
 		status = app_store_problem(rs, rc, "server", s.id);
 	}
@@ -67,7 +73,7 @@ int api_servers_get(struct http_req *rq, struct http_resp *rs)
 	int rc = server_load(rq->param[0], &s);
 	if (rc != STORE_OK)
 		return app_store_problem(rs, rc, "server", rq->param[0]);
-	int st = answer_server(rs, 200, &s);
+	int st = answer_server(rq, rs, 200, &s);
 	server_free(&s);
 	return st;
 }
@@ -84,7 +90,7 @@ int api_servers_maintenance(struct http_req *rq, struct http_resp *rs)
 	int rc = registry_set_maintenance(rq->param[0], enabled, &s);
 	if (rc != STORE_OK && rc != STORE_UNCHANGED)
 		return app_store_problem(rs, rc, "server", rq->param[0]);
-	int st = answer_server(rs, 200, &s);
+	int st = answer_server(rq, rs, 200, &s);
 	server_free(&s);
 	return st;
 }
@@ -120,7 +126,7 @@ int api_servers_heartbeat(struct http_req *rq, struct http_resp *rs)
 		return http_problem(rs, 403, NULL, "the token is not valid for this server");
 	if (rc != STORE_OK)
 		return app_store_problem(rs, rc, "server", rq->param[0]);
-	int st = answer_server(rs, 200, &s);
+	int st = answer_server(rq, rs, 200, &s);
 	server_free(&s);
 	return st;
 }

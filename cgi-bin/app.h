@@ -14,6 +14,7 @@
 #define R_SELF_AUTH (1u << 2) /* the handler authenticates (callbacks, heartbeats) */
 #define R_JSON_BODY (1u << 3) /* body must be a JSON document */
 #define R_OPT_BODY (1u << 4)  /* a JSON body is optional */
+#define R_STREAM_BODY (1u << 5) /* the handler reads the body itself, in pieces */
 
 extern const struct route app_routes[];
 extern const size_t app_route_count;
@@ -46,6 +47,8 @@ int api_tasks_update(struct http_req *rq, struct http_resp *rs);
 int api_tasks_cancel(struct http_req *rq, struct http_resp *rs);
 int api_tasks_retry(struct http_req *rq, struct http_resp *rs);
 int api_tasks_callback(struct http_req *rq, struct http_resp *rs);
+int api_tasks_file(struct http_req *rq, struct http_resp *rs);
+int api_uploads_put(struct http_req *rq, struct http_resp *rs);
 void api_tasks_schedule_drain(void);
 int api_lb_status(struct http_req *rq, struct http_resp *rs);
 int api_lb_config(struct http_req *rq, struct http_resp *rs);

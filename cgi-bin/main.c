@@ -128,17 +128,6 @@ static size_t body_limit(void)
 	return (size_t)config_int("maxBodyBytes", 100 * 1024, 1024, BODY_HARD_CAP);
 }
 
-static bool content_type_is_json(const char *ct)
-{
-	if (!ct || !*ct)
-		return true; /* curl -d without -H sends form type; tolerate absence only */
-	size_t n = strcspn(ct, ";");
-	while (n && ct[n - 1] == ' ')
-		n--;
-	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
-	       (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
-}
-
 static int authorize(const struct route *r, struct http_req *rq, struct http_resp *rs)
 {
 	rq->token = auth_bearer(rq->authorization);
@@ -166,7 +155,7 @@ static int parse_body(const struct route *r, struct http_req *rq, struct http_re
 			return 0;
 		return http_problem(rs, 400, "", "this route needs a JSON request body");
 	}
-	if (!content_type_is_json(rq->content_type))
+	if (!http_content_is_json(rq))
 		return http_problem(rs, 415, NULL, "the body must be application/json");
 	struct buf err = BUF_INIT;
 	struct json_limits lim = json_default_limits;
@@ -191,11 +180,18 @@ static void handle(const struct http_io *io)
 	bool config_ok = config_refresh() == 0;
 	journal_enable(config_bool("journal", true));
 
-	int status = http_req_read(&rq, io, body_limit());
+	int status = http_req_read_head(&rq, io);
 	if (!rq.request_id[0])
 		random_hex(rq.request_id, 8);
 	log_set_request_id(rq.request_id);
 	http_header(&rs, "X-Request-Id", "%s", rq.request_id);
+	struct buf allow = BUF_INIT;
+	int miss = 0;
+	const struct route *r = router_match(app_routes, app_route_count, &rq, &miss, &allow);
+	/* A route that streams its body reads it itself; every other body is read
+	 * whole here, under the one limit. */
+	if (status == 0 && !(r && (r->flags & R_STREAM_BODY)))
+		status = http_req_read_body(&rq, body_limit());
 
 	/* An unsafe state tree (see lib/statecheck.h) refuses every request. */
 	const char *unsafe = statecheck_request(config_state_dir(), io->envp);
@@ -208,24 +204,16 @@ static void handle(const struct http_io *io)
 	} else if (!config_ok) {
 		http_problem(&rs, 500, NULL,
 			     "the state tree has no readable config.json; run 'taskgate.fcgi init'");
-	} else {
-		struct buf allow = BUF_INIT;
-		int miss = 0;
-		const struct route *r =
-			router_match(app_routes, app_route_count, &rq, &miss, &allow);
-		if (!r) {
-			if (miss == 405) {
-				http_header(&rs, "Allow", "%s", buf_str(&allow));
-				http_problem(&rs, 405, NULL, "%s is not allowed here; allowed: %s",
-					     rq.method, buf_str(&allow));
-			} else {
-				http_problem(&rs, 404, NULL, "no route for this path");
-			}
-		} else if (authorize(r, &rq, &rs) == 0 && parse_body(r, &rq, &rs) == 0) {
-			rs.status = r->handler(&rq, &rs);
-		}
-		buf_free(&allow);
+	} else if (!r && miss == 405) {
+		http_header(&rs, "Allow", "%s", buf_str(&allow));
+		http_problem(&rs, 405, NULL, "%s is not allowed here; allowed: %s", rq.method,
+			     buf_str(&allow));
+	} else if (!r) {
+		http_problem(&rs, 404, NULL, "no route for this path");
+	} else if (authorize(r, &rq, &rs) == 0 && parse_body(r, &rq, &rs) == 0) {
+		rs.status = r->handler(&rq, &rs);
 	}
+	buf_free(&allow);
 	/* Group commit: every write this request made becomes durable here, before
 	 * the answer acknowledges it. */
 	if (journal_commit() < 0) {
@@ -236,8 +224,7 @@ static void handle(const struct http_io *io)
 	}
 	if (rs.status >= 500)
 		log_error("%s %s -> %d", rq.method, rq.path ? rq.path : "?", rs.status);
-	if (strcmp(rq.method, "HEAD") == 0)
-		buf_reset(&rs.body); /* keep Content-Length of the GET answer */
+	rs.head_only = strcmp(rq.method, "HEAD") == 0; /* Content-Length of the GET answer */
 	http_resp_send(&rs, io);
 	if (config_bool("logRequests", false))
 		log_info("%s %s %d %lldms", rq.method, rq.path ? rq.path : "?", rs.status,

@@ -57,7 +57,7 @@ RULES = [
      r'/stats/(?:totals|alerts)\.json)',
      ["lib/fs/statsfile.c"], "lib/fs/statsfile.h", "strings"),
     # A task's files folder: the root joined to files/ ("%s/files/%02x/%s").
-    ("files/ folder paths", r'"[^"\n]*%s/files\b', ["lib/fs/taskfiles.c"],
+    ("files/ folder paths", r'"%s/files\b', ["lib/fs/taskfiles.c"],
      "lib/fs/taskfiles.h", "strings"),
 ]
 

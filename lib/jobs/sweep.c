@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "model/server.h"
 #include "fs/store.h"
+#include "fs/taskfiles.h"
 #include "fs/taskindex.h"
 #include "base/util.h"
 
@@ -182,7 +183,12 @@ static bool remove_expired_task(const char *id, int64_t cutoff)
 			sha256_hex(key, strlen(key), kid);
 			store_remove("idempotency", kid);
 		}
-		finished = store_remove("tasks", id) == STORE_OK;
+		/* Files first: a crash between the two leaves a task whose files
+		 * answer 404, never files no task points to. */
+		if (taskfile_remove_all(id) < 0)
+			log_warn("sweep: files of task %s not removed; tried again next time", id);
+		else
+			finished = store_remove("tasks", id) == STORE_OK;
 	}
 	yajl_tree_free(doc);
 	return finished;

@@ -335,9 +335,16 @@ void server_to_doc(const struct server *s, struct jgen *g)
 
 void server_to_public(const struct server *s, struct jgen *g)
 {
+	server_to_admin(s, NULL, g);
+}
+
+void server_to_admin(const struct server *s, const char *upload_url, struct jgen *g)
+{
 	jg_obj(g);
 	common_fields(s, g);
 	jg_kbool(g, "hasCallbackToken", s->callback_token_hash[0] != '\0');
+	if (upload_url)
+		jg_kstr(g, "uploadUrl", upload_url);
 	jg_obj_end(g);
 }
 

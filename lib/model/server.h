@@ -60,6 +60,9 @@ void server_from_doc(yajl_val doc, struct server *s);
 void server_to_doc(const struct server *s, struct jgen *g);
 /* The API form: no secrets. */
 void server_to_public(const struct server *s, struct jgen *g);
+/* The API form an operator sees: the public one and the server's upload URL (a
+ * credential of that server's; NULL leaves it out). */
+void server_to_admin(const struct server *s, const char *upload_url, struct jgen *g);
 void server_free(struct server *s);
 
 /* Loads servers/<id>.json: STORE_OK, STORE_NOENT, STORE_INVALID, STORE_CORRUPT... */

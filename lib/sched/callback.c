@@ -202,3 +202,14 @@ int callback_apply(const char *id, int attempt, const struct callback_update *u)
 		log_info("task %s attempt %d: %s", id, attempt, u->status);
 	return rc;
 }
+
+int callback_refuse_oversize(const char *id, int attempt, long long bytes, long long max)
+{
+	struct buf why = BUF_INIT;
+	buf_printf(&why, "result of %lld bytes exceeds callbackMaxBytes (%lld)", bytes, max);
+	struct callback_update u = {
+	    .terminal = true, .end = END_FAILED, .status = "failed", .error = buf_detach(&why)};
+	int rc = callback_apply(id, attempt, &u);
+	callback_update_free(&u);
+	return rc;
+}

@@ -61,4 +61,10 @@ int callback_authenticate(const char *id, const struct callback_auth *who, int *
  * error (NOENT: the task vanished since it was authenticated). */
 int callback_apply(const char *id, int attempt, const struct callback_update *u);
 
+/* Ends an authenticated attempt whose update was too large to take (bytes over
+ * callbackMaxBytes): FAILED at once with that reason, no retry (another server's
+ * result would be as large), and not held against the server's health (it
+ * answered). Returns what callback_apply() returns. */
+int callback_refuse_oversize(const char *id, int attempt, long long bytes, long long max);
+
 #endif

@@ -22,9 +22,10 @@ static void must(const void *p)
 		abort();
 }
 
-int http_req_read(struct http_req *rq, const struct http_io *io, size_t max_body)
+int http_req_read_head(struct http_req *rq, const struct http_io *io)
 {
 	memset(rq, 0, sizeof *rq);
+	rq->io = io;
 	char *method = env_dup(io->envp, "REQUEST_METHOD");
 	snprintf(rq->method, sizeof rq->method, "%s", method ? method : "GET");
 	free(method);
@@ -48,6 +49,9 @@ int http_req_read(struct http_req *rq, const struct http_io *io, size_t max_body
 	rq->remote_addr = env_dup(io->envp, "REMOTE_ADDR");
 	rq->https = env_dup(io->envp, "HTTPS");
 	rq->host = env_dup(io->envp, "HTTP_HOST");
+	rq->prediction_id = env_dup(io->envp, "HTTP_X_PREDICTION_ID");
+	rq->if_none_match = env_dup(io->envp, "HTTP_IF_NONE_MATCH");
+	rq->range = env_dup(io->envp, "HTTP_RANGE");
 
 	char *rid = env_dup(io->envp, "HTTP_X_REQUEST_ID");
 	bool rid_ok = rid && *rid && strlen(rid) < sizeof rq->request_id &&
@@ -69,18 +73,58 @@ int http_req_read(struct http_req *rq, const struct http_io *io, size_t max_body
 		}
 	}
 	free(cl);
-	if ((unsigned long long)length > max_body)
+	rq->content_length = length;
+	return 0;
+}
+
+ssize_t http_req_body_piece(void *ctx, char *dst, size_t n)
+{
+	struct http_req *rq = ctx;
+	long long left = rq->content_length - rq->body_taken;
+	if (left <= 0 || n == 0)
+		return 0;
+	if ((unsigned long long)left < n)
+		n = (size_t)left;
+	ssize_t got = rq->io->read(rq->io->ctx, dst, n);
+	if (got <= 0)
+		return -1; /* client went away or sent less than it announced */
+	rq->body_taken += got;
+	return got;
+}
+
+int http_req_read_body(struct http_req *rq, size_t max_body)
+{
+	if ((unsigned long long)rq->content_length > max_body)
 		return 413;
-	buf_grow(&rq->body, (size_t)length);
-	while (rq->body.len < (size_t)length) {
-		ssize_t n = io->read(io->ctx, rq->body.data + rq->body.len,
-				     (size_t)length - rq->body.len);
+	size_t length = (size_t)rq->content_length;
+	buf_grow(&rq->body, length);
+	while (rq->body.len < length) {
+		ssize_t n = http_req_body_piece(rq, rq->body.data + rq->body.len,
+						length - rq->body.len);
 		if (n <= 0)
-			return 400; /* client went away or sent less than it announced */
+			return 400;
 		rq->body.len += (size_t)n;
 	}
 	rq->body.data[rq->body.len] = '\0';
 	return 0;
+}
+
+int http_req_read(struct http_req *rq, const struct http_io *io, size_t max_body)
+{
+	int status = http_req_read_head(rq, io);
+	return status ? status : http_req_read_body(rq, max_body);
+}
+
+bool http_content_is_json(const struct http_req *rq)
+{
+	const char *ct = rq->content_type;
+	if (!ct || !*ct)
+		return true;
+	size_t n = strcspn(ct, ";");
+	while (n && ct[n - 1] == ' ')
+		n--;
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
 }
 
 void http_req_free(struct http_req *rq)
@@ -95,6 +139,9 @@ void http_req_free(struct http_req *rq)
 	free(rq->remote_addr);
 	free(rq->https);
 	free(rq->host);
+	free(rq->prediction_id);
+	free(rq->if_none_match);
+	free(rq->range);
 	free(rq->param_store);
 	buf_free(&rq->body);
 	if (rq->json)
@@ -170,6 +217,8 @@ void http_resp_init(struct http_resp *rs)
 
 void http_resp_free(struct http_resp *rs)
 {
+	if (rs->stream.read_at && rs->stream.close)
+		rs->stream.close(rs->stream.ctx);
 	buf_free(&rs->headers);
 	buf_free(&rs->body);
 }
@@ -203,6 +252,8 @@ static const struct {
 	{201, "Created"},
 	{202, "Accepted"},
 	{204, "No Content"},
+	{206, "Partial Content"},
+	{304, "Not Modified"},
 	{400, "Bad Request"},
 	{401, "Unauthorized"},
 	{403, "Forbidden"},
@@ -212,6 +263,7 @@ static const struct {
 	{411, "Length Required"},
 	{413, "Content Too Large"},
 	{415, "Unsupported Media Type"},
+	{416, "Range Not Satisfiable"},
 	{422, "Unprocessable Content"},
 	{429, "Too Many Requests"},
 	{500, "Internal Server Error"},
@@ -264,13 +316,30 @@ int http_problem(struct http_resp *rs, int status, const char *field, const char
 	return status;
 }
 
+/* The stream's part, in pieces; a source that ends early fails the answer (the
+ * client sees a short body, not a wrong one). */
+static int send_stream(const struct http_stream *st, const struct http_io *io)
+{
+	static char piece[65536];
+	unsigned long long off = st->off, end = st->off + st->len;
+	while (off < end) {
+		size_t want = end - off < sizeof piece ? (size_t)(end - off) : sizeof piece;
+		ssize_t n = st->read_at(st->ctx, piece, want, off);
+		if (n <= 0 || io->write(io->ctx, piece, (size_t)n) < 0)
+			return -1;
+		off += (unsigned long long)n;
+	}
+	return 0;
+}
+
 int http_resp_send(const struct http_resp *rs, const struct http_io *io)
 {
 	struct buf head = BUF_INIT;
 	buf_printf(&head, "Status: %d %s\r\n", rs->status, http_status_text(rs->status));
-	if (rs->status != 204)
-		buf_printf(&head, "Content-Type: %s\r\nContent-Length: %zu\r\n", rs->content_type,
-			   rs->body.len);
+	bool streamed = rs->stream.read_at != NULL;
+	if (rs->status != 204 && rs->status != 304)
+		buf_printf(&head, "Content-Type: %s\r\nContent-Length: %llu\r\n", rs->content_type,
+			   streamed ? rs->stream.len : (unsigned long long)rs->body.len);
 	/* A CGI "Status: 200" answer with a Location header is a redirect to Apache
 	 * (mod_cgi, mod_cgid and mod_fcgid, after RFC 3875 6.2.2): a local path becomes an
 	 * internal redirect (a loop, here), a URL a 302. What a 200 can say is where the
@@ -286,8 +355,12 @@ int http_resp_send(const struct http_resp *rs, const struct http_io *io)
 	}
 	buf_adds(&head, "\r\n");
 	int rc = io->write(io->ctx, head.data, head.len);
-	if (rc == 0 && rs->status != 204 && rs->body.len)
-		rc = io->write(io->ctx, rs->body.data, rs->body.len);
 	buf_free(&head);
+	if (rs->head_only || rs->status == 204 || rs->status == 304)
+		return rc;
+	if (rc == 0 && !streamed && rs->body.len)
+		rc = io->write(io->ctx, rs->body.data, rs->body.len);
+	if (rc == 0 && streamed)
+		rc = send_stream(&rs->stream, io);
 	return rc;
 }

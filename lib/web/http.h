@@ -42,8 +42,23 @@ struct http_req {
 	yajl_val json; /* parsed body when the route asks for one */
 	const char *param[HTTP_MAX_PARAMS]; /* :id captures, point into param_store */
 	char *param_store;
+	char *prediction_id; /* X-Prediction-ID (Cog's uploads) */
+	char *if_none_match;
+	char *range;
+	long long content_length; /* as announced (0 when absent) */
+	long long body_taken;	  /* bytes of the body read so far */
+	const struct http_io *io; /* where the body comes from */
 	int auth; /* enum auth_level granted by the token */
 	const char *token; /* bearer token presented (not logged) */
+};
+
+/* A body sent from a source instead of memory (a file served in pieces). */
+struct http_stream {
+	/* reads up to n bytes at off: bytes read, 0 at the end, -1 on error */
+	ssize_t (*read_at)(void *ctx, char *dst, size_t n, unsigned long long off);
+	void (*close)(void *ctx);
+	void *ctx;
+	unsigned long long off, len; /* the part sent */
 };
 
 struct http_resp {
@@ -51,12 +66,25 @@ struct http_resp {
 	const char *content_type; /* static string */
 	struct buf headers;	  /* extra "Name: value\r\n" lines */
 	struct buf body;
+	struct http_stream stream; /* used instead of body when read_at is set */
+	bool head_only;		   /* HEAD: the headers of the GET answer, no body */
 };
 
-/* Fills rq from the environment and reads the body (at most max_body bytes).
- * Returns 0, or the HTTP status to answer with (400, 411, 413) when the request
- * cannot be read; rq is usable for an error answer either way. */
+/* Fills rq from the environment, without the body. Returns 0, or 400 when the
+ * announced length is not a number; rq is usable for an error answer either way. */
+int http_req_read_head(struct http_req *rq, const struct http_io *io);
+/* Reads the whole body into rq->body (at most max_body bytes). Returns 0, or the
+ * status to answer with (400: the client sent less than it announced; 413). */
+int http_req_read_body(struct http_req *rq, size_t max_body);
+/* Both at once: the head, then the whole body. */
 int http_req_read(struct http_req *rq, const struct http_io *io, size_t max_body);
+/* Reads the next piece of the body, for a route that streams it (ctx is the
+ * struct http_req): bytes read, 0 at its end, -1 when the client sent less than
+ * it announced. */
+ssize_t http_req_body_piece(void *ctx, char *dst, size_t n);
+/* Whether the Content-Type is JSON (application/json or any +json type). An
+ * absent type is tolerated: curl -d without -H sends none of its own. */
+bool http_content_is_json(const struct http_req *rq);
 void http_req_free(struct http_req *rq);
 
 /* Percent-decodes the first value of name in the query string into out.
