@@ -7,7 +7,6 @@
 #include <stdlib.h>
 
 #include "model/auth.h"
-#include "model/config.h"
 #include "sched/callback.h"
 #include "sched/intake.h"
 #include "fs/store.h"
@@ -65,7 +64,7 @@ static int apply_update(struct http_req *rq, struct http_resp *rs)
 	if (rc != STORE_OK)
 		return answer_refusal(rs, rc, id, attempt);
 
-	long long max = config_int("callbackMaxBytes", 8 << 20, 1024, 1LL << 30);
+	long long max = intake_max_bytes();
 	if (rq->content_length > max) {
 		rc = callback_refuse_oversize(id, attempt, rq->content_length, max);
 		if (rc == END_DONE)

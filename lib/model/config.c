@@ -146,3 +146,12 @@ int config_init_tree(const char *admin_token, const char *client_token,
 		rc = STORE_OK; /* another process got there first: keep its tokens */
 	return rc == STORE_OK ? 0 : -1;
 }
+
+void config_public_url(struct buf *out)
+{
+	const char *base = config_str("publicUrl", "http://127.0.0.1:8080");
+	size_t n = strlen(base);
+	while (n && base[n - 1] == '/')
+		n--;
+	buf_add(out, base, n);
+}

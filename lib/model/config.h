@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 
+#include "base/buf.h"
+
 #include "base/json.h"
 
 const char *config_state_dir(void);
@@ -23,6 +25,9 @@ const char *config_str(const char *key, const char *fallback);
 long long config_int(const char *key, long long fallback, long long min, long long max);
 double config_num(const char *key, double fallback, double min, double max);
 bool config_bool(const char *key, bool fallback);
+/* Appends publicUrl (how backends and clients reach taskgate) without a trailing
+ * '/', for the URLs taskgate hands out. */
+void config_public_url(struct buf *out);
 /* Reads key inside the object at section (e.g. "health", "rise"). */
 long long config_sect_int(const char *section, const char *key, long long fallback,
 			  long long min, long long max);

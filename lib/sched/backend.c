@@ -7,8 +7,8 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "net/http_client.h"
+#include "sched/intake.h"
 
-#define RESPONSE_CAP (2u << 20) /* a result bigger than this is not one we store */
 #define ASYNC_TIMEOUT_MS 15000L /* an async dispatch answers at once or is broken */
 
 static const char *const outcome_names[] = {"accepted", "done",	    "failed", "busy",
@@ -138,7 +138,8 @@ void backend_dispatch(const struct server *s, const struct backend_call *call,
 	    .body = body.data,
 	    .body_len = body.len,
 	    .timeout_ms = timeout,
-	    .max_body = RESPONSE_CAP,
+	    /* A synchronous answer is a result like a callback's, under its bound. */
+	    .max_body = (size_t)intake_max_bytes(),
 	};
 	struct http_result res;
 	int64_t t0 = mono_ms();

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sched/backend.h"
+#include "sched/intake.h"
 #include "model/auth.h"
 #include "model/config.h"
 #include "stats/events.h"
@@ -445,18 +446,35 @@ void dispatch_release_slot(const char *server_id)
 void dispatch_callback_url(const char *task_id, int attempt, const char *secret,
 			   struct buf *out)
 {
-	const char *base = config_str("publicUrl", "http://127.0.0.1:8080");
-	size_t n = strlen(base);
-	while (n && base[n - 1] == '/')
-		n--;
-	buf_add(out, base, n);
+	config_public_url(out);
 	buf_printf(out, "/api/v2/tasks/%s/callback?attempt=%d&token=%s", task_id, attempt, secret);
 }
 
-/* The result document of a synchronous http-json answer. */
-static yajl_val sync_result(const struct buf *body, struct buf *err)
+/* Reads a text in memory as the intake reads a request body. */
+struct text_reader {
+	const char *p;
+	size_t left;
+};
+
+static ssize_t read_text(void *ctx, char *dst, size_t n)
 {
-	yajl_val parsed = json_parse(body->data ? body->data : "", body->len, NULL, err);
+	struct text_reader *r = ctx;
+	if (n > r->left)
+		n = r->left;
+	memcpy(dst, r->p, n);
+	r->p += n;
+	r->left -= n;
+	return (ssize_t)n;
+}
+
+/* The result document of a synchronous http-json answer: its output (the answer
+ * itself when it has no "output" member) and metrics, through the intake like a
+ * callback's (data URIs become files, a long output becomes output.json). */
+static yajl_val sync_result(const char *task_id, const struct buf *body, struct buf *err)
+{
+	struct json_limits lim = json_default_limits;
+	lim.max_bytes = lim.max_string = body->len + 1;
+	yajl_val parsed = json_parse(body->data ? body->data : "", body->len, &lim, err);
 	if (!parsed)
 		return NULL;
 	struct jgen g;
@@ -475,9 +493,11 @@ static yajl_val sync_result(const struct buf *body, struct buf *err)
 	jg_finish(&g, &text);
 	jg_free(&g);
 	yajl_tree_free(parsed);
-	yajl_val result = json_parse(text.data, text.len, NULL, NULL);
+	struct text_reader r = {text.data ? text.data : "", text.len};
+	yajl_val taken = NULL;
+	intake_read(task_id, read_text, &r, &taken, err);
 	buf_free(&text);
-	return result;
+	return taken;
 }
 
 /* True if a server other than except_id could take t now (by the snapshot). */
@@ -590,7 +610,7 @@ static bool end_of_reply(const struct backend_reply *reply, const struct sending
 	case BACKEND_ACCEPTED:
 		return false;
 	case BACKEND_DONE:
-		e->result = sync_result(&reply->body, &perr);
+		e->result = sync_result(s->t.id, &reply->body, &perr);
 		if (e->result) {
 			e->req.kind = END_SUCCEEDED;
 			e->req.result = e->result;

@@ -363,13 +363,14 @@ static const yajl_callbacks intake_callbacks = {
     .yajl_end_array = on_end_array,
 };
 
+long long intake_max_bytes(void)
+{
+	return config_int("callbackMaxBytes", 8 << 20, 1024, 1LL << 30);
+}
+
 void intake_file_url(const char *task_id, const char *name, struct buf *out)
 {
-	const char *base = config_str("publicUrl", "http://127.0.0.1:8080");
-	size_t n = strlen(base);
-	while (n && base[n - 1] == '/')
-		n--;
-	buf_add(out, base, n);
+	config_public_url(out);
 	buf_printf(out, "/api/v2/tasks/%s/files/%s", task_id, name);
 }
 

@@ -29,6 +29,10 @@
 int intake_read(const char *task_id, ssize_t (*read)(void *ctx, char *dst, size_t n),
 		void *ctx, yajl_val *body, struct buf *err);
 
+/* callbackMaxBytes (config.json, default 8 MiB): the largest update body taken,
+ * by callback or as a synchronous answer. */
+long long intake_max_bytes(void);
+
 /* The URL a task's file is served at, into out. */
 void intake_file_url(const char *task_id, const char *name, struct buf *out);
 

@@ -25,11 +25,7 @@ int upload_url(const char *server_id, struct buf *out)
 	char secret[33];
 	if (server_secret(server_id, secret) < 0)
 		return -1;
-	const char *base = config_str("publicUrl", "http://127.0.0.1:8080");
-	size_t n = strlen(base);
-	while (n && base[n - 1] == '/')
-		n--;
-	buf_add(out, base, n);
+	config_public_url(out);
 	buf_printf(out, "/api/v2/uploads/%s/%s/", server_id, secret);
 	return 0;
 }

@@ -68,14 +68,14 @@ auth_matches() {
 	return $bad
 }
 
-# errors_documented DOC_FILE: protected routes document 401/403, body routes
-# 400/413/415, routes with an id 404.
+# errors_documented DOC_FILE: protected routes document 401/403, JSON body routes
+# 400/413/415, streamed bodies 400/413, routes with an id 404.
 errors_documented() {
 	local doc=$1 m p f code bad=0
 	while read -r m p f; do
 		local need=()
 		case $f in *R_ADMIN* | *R_CLIENT* | *R_SELF_AUTH*) need+=(401 403) ;; esac
-		case $f in *R_JSON_BODY* | *R_OPT_BODY*) need+=(400 413 415) ;; esac
+		case $f in *R_JSON_BODY* | *R_OPT_BODY*) need+=(400 413 415) ;; *R_STREAM_BODY*) need+=(400 413) ;; esac
 		case $p in *'{'*) need+=(404) ;; esac
 		for code in "${need[@]}"; do
 			jq -e --arg p "$p" --arg m "${m,,}" --arg c "$code" \

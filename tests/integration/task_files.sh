@@ -9,7 +9,8 @@
 # (d) the upload route (Cog's --upload-url): only the server's own URL, only for
 #     the attempt it runs, names checked; the uploaded file replaces the upload URL
 #     in the output;
-# (e) the files route needs a client token; retention removes the files.
+# (e) the files route needs a client token; retention removes the files;
+# (f) a synchronous http-json answer's data URI becomes a file too.
 # Every loop is bounded in count and time; only 127.0.0.1 is used.
 . "$(dirname "$0")/../lib.sh"
 
@@ -193,5 +194,22 @@ STATE_DIR="$STATE" "$BUILD/cron/taskgate-sweep" --quiet > "$WORK/sweep.log" 2>&1
 client GET "/api/v2/tasks/$TID"
 expect_eq "(e) retention removed the task" "$STATUS" 404
 check "(e) ... and its files" test ! -e "$files_dir"
+# ---------------------------------------------------------------- (f)
+# A synchronous http-json answer goes through the same intake: the mock echoes
+# its input, so a data URI in the input comes back in the output.
+start_mock sync --protocol http-json --slots 2 || not_ok "(f) mock sync starts"
+check "(f) register sync" register_mock sync sync
+admin PUT /api/v2/servers/held/maintenance '{"enabled":true}'
+expect_eq "(f) held is in maintenance, so sync takes the task" "$STATUS" 200
+head -c 2000 /dev/urandom > "$WORK/small.wav"
+b64=$(base64 -w0 < "$WORK/small.wav")
+client POST /api/v2/tasks "{\"model\":\"echo\",\"input\":{\"audio\":\"data:audio/wav;base64,$b64\"}}" -H 'Prefer: wait=10'
+expect_eq "(f) the synchronous task completed" "$(jget .status)" COMPLETED
+url=$(jget .result.output.echo.audio)
+check "(f) ... its data URI became a file's URL" test "${url#"$BASE/api/v2/tasks/"}" != "$url"
+fetch "$url"
+check "(f) ... served with the bytes (sha256)" \
+	test "$(sha256sum < "$WORK/small.wav")" = "$(sha256sum < "$WORK/got")"
+expect_eq "(f) ... as audio/wav" "$(header Content-Type)" audio/wav
 check "every JSON file of the state tree parses" all_state_parses
 finish
