@@ -9,6 +9,8 @@
  *   mock_payload.c  JSON documents describing a prediction
  *   mock_reqlog.c   log of received requests (GET /__requests)
  *   mock_webhook.c  outgoing webhook / callback delivery (libcurl)
+ *   mock_files.c    output files: content, temp dirs, mime types, data URIs
+ *   mock_upload.c   Cog's PUT of output files to --upload-url (libcurl)
  *   mock_util.c     string buffer, JSON helpers, clocks
  */
 #ifndef TASKGATE_MOCK_H
@@ -44,6 +46,13 @@
 #define MOCK_WEBHOOK_TIMEOUT_MS 5000L
 #define MOCK_WEBHOOK_RETRIES 3           /* extra attempts for terminal webhooks */
 #define MOCK_WEBHOOK_PAUSE_MS 200u
+#define MOCK_MAX_FILES 8u                /* outputFiles entries */
+#define MOCK_MAX_FILE_BYTES (64u << 20)  /* size of one output file */
+#define MOCK_MAX_FILE_NAME 100u          /* output file name length */
+#define MOCK_MAX_URL 2048u               /* --upload-url length */
+#define MOCK_MAX_SETUP_MS 600000u        /* setupMs */
+#define MOCK_MAX_RELEASE_MS 60000u       /* releaseAfterWebhookMs */
+#define MOCK_MAX_UPLOAD_LOG 10000u       /* upload attempts kept for /__uploads */
 
 /* ---- enums --------------------------------------------------------------- */
 
@@ -85,6 +94,12 @@ bool health_parse(const char *s, enum health *out);
 const char *health_name(enum health h);
 const char *pred_status_name(enum pred_status s);
 bool pred_status_terminal(enum pred_status s);
+
+/* One output file of a prediction (outputFiles). */
+struct out_file {
+    char name[MOCK_MAX_FILE_NAME + 1];
+    unsigned bytes;
+};
 
 /* ---- immutable configuration (set once in main, read everywhere) --------- */
 
@@ -143,6 +158,52 @@ int64_t clock_epoch_us(void);
 void format_iso8601(int64_t epoch_us, char out[40]);
 void sleep_ms(unsigned ms);
 
+/* Appends the bytes as base64 (no newlines). */
+void sb_base64(struct strbuf *sb, const unsigned char *data, size_t len);
+
+/* ---- mock_files.c --------------------------------------------------------- */
+
+/* Creates the mock's temp root /tmp/cogmock.<pid>; false on failure. */
+bool files_init(void);
+/* Removes the temp root and everything under it (bounded walk). */
+void files_cleanup(void);
+/* Parses an outputFiles list ([{"name","bytes"}]); false + message. */
+bool files_parse_json(yajl_val v, struct out_file *out, unsigned *n,
+                      char *err, size_t errlen);
+/* Parses the --output-files option: NAME:BYTES[,NAME:BYTES...]. */
+bool files_parse_arg(const char *s, struct out_file *out, unsigned *n);
+/* Writes the source copy of every file (its content depends only on its
+ * name and size), so predictions only link to it; false + message. */
+bool files_prepare(const struct out_file *f, unsigned n, char *err, size_t errlen);
+/* The directory a prediction's files are written to ("<root>/<order>"). */
+void files_dir(uint64_t order, char *out, size_t outlen);
+/* Writes a prediction's files into its directory, as Cog's model would. */
+bool files_materialize(uint64_t order, const struct out_file *f, unsigned n);
+/* Removes a prediction's directory and files. */
+void files_remove(uint64_t order, const struct out_file *f, unsigned n);
+/* Python 3.11 mimetypes.guess_type(name)[0] with the built-in table; NULL
+ * for an unknown type (Python's None). */
+const char *files_mime(const char *name);
+/* Appends "data:<mime>;base64,<content>" as a JSON string, as Cog's
+ * upload_file() does without output_file_prefix (mime "None" when unknown). */
+bool files_put_data_uri(struct strbuf *sb, const char *path);
+
+/* ---- mock_upload.c -------------------------------------------------------- */
+
+/* An uploadUrl / --upload-url value: "" (none) or http(s)://... without
+ * control characters. */
+bool upload_url_ok(const char *url);
+void upload_log_init(void);
+void upload_log_destroy(void);
+void upload_log_json(struct strbuf *sb);
+void upload_log_reset(void);
+/* Cog's put_file_to_signed_endpoint(): PUTs the file at path to
+ * ensure_trailing_slash(base) + name, with the adapter's retries and
+ * requests' redirect handling. Blocking; aborts once shutdown begins. On
+ * success *final_url (malloc'd) is the URL the output holds. */
+bool upload_put_file(const char *base, const char *path, const char *name,
+                     unsigned bytes, const char *prediction_id, char **final_url);
+
 /* ---- mock_reqlog.c ------------------------------------------------------- */
 
 void reqlog_init(void);
@@ -164,6 +225,12 @@ struct runtime_cfg {
     bool hold; /* running predictions do not end until it is cleared */
     unsigned setup_logs_bytes; /* Cog: setup logs repeated in every health answer */
     unsigned output_chunks;    /* Cog: predictions yield this many outputs (0: one value) */
+    struct out_file files[MOCK_MAX_FILES]; /* Cog: the output is these files */
+    unsigned nfiles;
+    char upload_url[MOCK_MAX_URL + 1];     /* Cog --upload-url; "" for none */
+    unsigned setup_ms;         /* Cog: setup() takes this long (STARTING) */
+    unsigned release_after_ms; /* Cog: slot held this long after the terminal webhook */
+    bool exit_on_upload_failure; /* Cog: a failed upload shuts the server down */
 };
 
 /* Where a prediction is in the engine's hands (mock_core.c). */
@@ -176,6 +243,9 @@ enum pred_stage {
     STAGE_OUTPUT_HOOK, /* an output webhook in flight; the next chunk follows */
     STAGE_END_HOOK,   /* terminal webhook attempt in flight */
     STAGE_END_PAUSE,  /* pause before the next terminal webhook attempt */
+    STAGE_UPLOAD,     /* output files with the uploader thread */
+    STAGE_UPLOADED,   /* uploads over: the end is due */
+    STAGE_RELEASE,    /* terminal webhook over: the slot is freed when due */
     STAGE_DONE,       /* the engine has let go of it */
 };
 
@@ -204,6 +274,19 @@ struct prediction {
     int64_t last_event_ms;      /* when the last non-terminal webhook went out */
     int waiters;                /* sync requests waiting on it: pins it */
 
+    /* Output files (Cog, outputFiles), snapshot at acceptance. */
+    unsigned nfiles;            /* immutable */
+    struct out_file files[MOCK_MAX_FILES]; /* immutable */
+    char *upload_url;           /* immutable; async with --upload-url only */
+    unsigned release_after_ms;  /* immutable */
+    bool async;                 /* immutable; Prefer: respond-async */
+    bool files_written;         /* the model has written its files */
+    bool files_error;           /* ... or could not */
+    bool upload_failed;         /* an upload failed: Cog's FileUploadError */
+    bool in_upload;             /* with the uploader thread: pins it */
+    char *file_url[MOCK_MAX_FILES]; /* uploaded URL, or NULL: the local path */
+    struct prediction *upload_next; /* the uploader's queue */
+
     /* Engine bookkeeping (mock_core.c). */
     enum pred_stage stage;      /* anything but STAGE_DONE pins it */
     int64_t due_mono_ms;        /* while queued: when the engine acts next */
@@ -222,6 +305,7 @@ struct pred_request {
     bool want_start;
     bool want_completed;
     bool want_output;
+    bool async;
     enum mode mode;
 };
 
@@ -264,12 +348,25 @@ enum start_result core_start(const struct pred_request *req,
 bool core_wait_and_render(const char *id, enum render_kind kind,
                           struct strbuf *out, enum pred_status *status_out);
 enum cancel_result core_cancel(const char *id);
+/* True while the simulated setup() runs (setupMs); started/completed get
+ * the setup times (epoch us) either way. */
+bool core_setup_state(int64_t *started_us, int64_t *completed_us);
+/* Opens an output file of the newest prediction with this id, once
+ * written; -1 if there is none. */
+int core_open_file(const char *id, const char *name, uint64_t *size);
 
 /* ---- mock_payload.c ------------------------------------------------------ */
 
 /* Renders p (caller holds the core lock). */
 void payload_render(const struct prediction *p, enum render_kind kind,
                     struct strbuf *out);
+/* The local path or URL that output holds for file i (malloc'd); *is_path
+ * tells a local path. */
+char *payload_file_value(const struct prediction *p, unsigned i, bool *is_path);
+/* Renders a Cog object in two parts around its output value, for the sync
+ * answer whose output is filled in outside the lock. */
+void payload_render_cog_split(const struct prediction *p, struct strbuf *before,
+                              struct strbuf *after);
 
 /* ---- mock_webhook.c ------------------------------------------------------- */
 
@@ -280,6 +377,9 @@ typedef void (*webhook_done_fn)(void *tag, bool ok);
  * keep-alive connections. Only loopback targets are ever contacted. All but
  * webhook_wakeup() are for the core's engine thread alone. */
 bool webhook_init(void);
+/* True for 127.0.0.0/8 and ::1 (also v4-mapped): all the mock talks to. */
+struct sockaddr;
+bool webhook_is_loopback(const struct sockaddr *sa, unsigned len);
 /* Aborts the attempts in flight (unreported) and frees everything. */
 void webhook_cleanup(void);
 /* Starts one POST of json to url; both must stay valid until the attempt

@@ -34,7 +34,8 @@ static void usage(FILE *f)
     fputs("usage: mock_backend --protocol cog|http-json [--port N] [--port-file PATH]\n"
           "         [--slots N] [--delay-ms N] [--mode MODE] [--health STATUS]\n"
           "         [--webhook-token TOKEN] [--name NAME] [--async] [--max-seconds N]\n"
-          "         [--accept-delay-ms N]\n"
+          "         [--accept-delay-ms N] [--output-files NAME:BYTES[,...]]\n"
+          "         [--upload-url URL] [--setup-ms N] [--release-after-webhook-ms N]\n"
           "MODE: ok fail no-callback busy starting bad-input error500 hang flap\n"
           "STATUS: READY STARTING BUSY SETUP_FAILED DEFUNCT UNHEALTHY\n"
           "Listens on 127.0.0.1 only; prints the bound port on stdout.\n",
@@ -76,7 +77,8 @@ static bool parse_protocol(const char *s, enum protocol *out)
 /* Returns 0 to run, 1 to exit successfully (--help), 2 on a usage error. */
 static int parse_args(int argc, char **argv, struct runtime_cfg *rc)
 {
-    enum { O_PORT_FILE = 256, O_DELAY, O_WEBHOOK_TOKEN, O_MAX_SECONDS, O_ACCEPT_DELAY };
+    enum { O_PORT_FILE = 256, O_DELAY, O_WEBHOOK_TOKEN, O_MAX_SECONDS, O_ACCEPT_DELAY,
+           O_FILES, O_UPLOAD_URL, O_SETUP_MS, O_RELEASE_MS };
     static const struct option opts[] = {
         {"protocol", required_argument, NULL, 'P'},
         {"port", required_argument, NULL, 'p'},
@@ -90,6 +92,10 @@ static int parse_args(int argc, char **argv, struct runtime_cfg *rc)
         {"async", no_argument, NULL, 'a'},
         {"max-seconds", required_argument, NULL, O_MAX_SECONDS},
         {"accept-delay-ms", required_argument, NULL, O_ACCEPT_DELAY},
+        {"output-files", required_argument, NULL, O_FILES},
+        {"upload-url", required_argument, NULL, O_UPLOAD_URL},
+        {"setup-ms", required_argument, NULL, O_SETUP_MS},
+        {"release-after-webhook-ms", required_argument, NULL, O_RELEASE_MS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -110,6 +116,14 @@ static int parse_args(int argc, char **argv, struct runtime_cfg *rc)
         case 'a': g_cfg.async = true; break;
         case O_MAX_SECONDS: ok = parse_uint(optarg, MAX_MAX_SECONDS, &g_cfg.max_seconds) && g_cfg.max_seconds > 0; break;
         case O_ACCEPT_DELAY: ok = parse_uint(optarg, MOCK_MAX_DELAY_MS, &g_cfg.accept_delay_ms); break;
+        case O_FILES: ok = files_parse_arg(optarg, rc->files, &rc->nfiles); break;
+        case O_UPLOAD_URL:
+            ok = upload_url_ok(optarg);
+            if (ok)
+                snprintf(rc->upload_url, sizeof rc->upload_url, "%s", optarg);
+            break;
+        case O_SETUP_MS: ok = parse_uint(optarg, MOCK_MAX_SETUP_MS, &rc->setup_ms); break;
+        case O_RELEASE_MS: ok = parse_uint(optarg, MOCK_MAX_RELEASE_MS, &rc->release_after_ms); break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -120,6 +134,10 @@ static int parse_args(int argc, char **argv, struct runtime_cfg *rc)
     }
     if (optind < argc || !have_protocol) {
         usage(stderr);
+        return 2;
+    }
+    if (rc->nfiles > 0 && rc->output_chunks > 0) {
+        fputs("mock_backend: --output-files and outputChunks cannot both be set\n", stderr);
         return 2;
     }
     if (g_cfg.async && g_cfg.protocol != PROTO_HTTP_JSON) {
@@ -201,8 +219,9 @@ static unsigned bound_port(struct MHD_Daemon *d)
 
 int main(int argc, char **argv)
 {
-    struct runtime_cfg rc = {
-        .mode = MODE_OK, .health = HEALTH_READY, .delay_ms = 50, .slots = 1};
+    static struct runtime_cfg rc = {
+        .mode = MODE_OK, .health = HEALTH_READY, .delay_ms = 50, .slots = 1,
+        .exit_on_upload_failure = true};
     int pa = parse_args(argc, argv, &rc);
     if (pa != 0)
         return pa == 1 ? 0 : 2;
@@ -214,7 +233,16 @@ int main(int argc, char **argv)
         return 1;
     }
     reqlog_init();
-    if (!core_init(&rc)) {
+    upload_log_init();
+    char err[256] = "";
+    bool files_ok = files_init();
+    if (files_ok && !files_prepare(rc.files, rc.nfiles, err, sizeof err)) {
+        fprintf(stderr, "mock_backend: %s\n", err);
+        files_ok = false;
+    }
+    if (!files_ok || !core_init(&rc)) {
+        files_cleanup();
+        upload_log_destroy();
         reqlog_destroy();
         curl_global_cleanup();
         return 1;
@@ -244,6 +272,8 @@ int main(int argc, char **argv)
     if (d)
         MHD_stop_daemon(d);
     core_destroy();
+    files_cleanup();
+    upload_log_destroy();
     reqlog_destroy();
     curl_global_cleanup();
     return status;

@@ -22,11 +22,14 @@
 #include "mock.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Upper bound on wake-ups in any wait loop; each loop is also bounded by a
  * deadline, this only guards against a livelock bug turning into a spin. */
@@ -47,6 +50,13 @@ static struct {
     unsigned active, max_active;
     uint64_t completed, cancelled, received, rejected;
     uint64_t webhooks_ok, webhooks_failed;
+    uint64_t uploads_ok, uploads_failed;
+    /* the simulated setup() (setupMs) */
+    int64_t setup_start_ms, setup_start_us;
+    /* the uploader thread and its queue (FIFO) */
+    pthread_t uploader;
+    bool uploader_running;
+    struct prediction *upload_head, *upload_tail;
     uint64_t seq, order;
     /* the table: oldest first, at most MOCK_MAX_PREDICTIONS records */
     struct prediction *oldest, *newest;
@@ -67,6 +77,7 @@ static struct {
 static atomic_bool g_stop;
 
 static void *engine_main(void *arg);
+static void *uploader_main(void *arg);
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
@@ -81,13 +92,21 @@ bool core_init(const struct runtime_cfg *initial)
     g_core.ids = xcalloc(ID_BUCKETS, sizeof *g_core.ids);
     g_core.queue = xcalloc(MOCK_MAX_PREDICTIONS, sizeof *g_core.queue);
     atomic_store(&g_stop, false);
+    g_core.setup_start_ms = clock_mono_ms();
+    g_core.setup_start_us = clock_epoch_us();
     g_core.engine_running = true; /* before the thread can clear it */
     if (!webhook_init()) {
         fputs("mock_backend: cannot set up webhooks (epoll, eventfd, libcurl)\n", stderr);
     } else if (pthread_create(&g_core.engine, NULL, engine_main, NULL) != 0) {
         fputs("mock_backend: cannot start the engine thread\n", stderr);
         webhook_cleanup();
+    } else if (pthread_create(&g_core.uploader, NULL, uploader_main, NULL) != 0) {
+        fputs("mock_backend: cannot start the uploader thread\n", stderr);
+        core_request_stop();
+        pthread_join(g_core.engine, NULL);
+        webhook_cleanup();
     } else {
+        g_core.uploader_running = true;
         return true;
     }
     g_core.engine_running = false;
@@ -124,6 +143,11 @@ bool core_stopping(void)
 
 static void prediction_free(struct prediction *p)
 {
+    if (p->files_written)
+        files_remove(p->order, p->files, p->nfiles);
+    for (unsigned i = 0; i < p->nfiles; i++)
+        free(p->file_url[i]);
+    free(p->upload_url);
     free(p->task_id);
     free(p->input_json);
     free(p->webhook);
@@ -138,6 +162,9 @@ void core_destroy(void)
 {
     core_request_stop();
     pthread_join(g_core.engine, NULL);
+    if (g_core.uploader_running)
+        pthread_join(g_core.uploader, NULL);
+    g_core.uploader_running = false;
     webhook_cleanup();
     struct prediction *p = g_core.oldest;
     for (size_t i = 0; p && i < g_core.npreds; i++) {
@@ -208,7 +235,7 @@ static void table_remove_locked(struct prediction *victim)
 
 static bool removable_locked(const struct prediction *p)
 {
-    return p->stage == STAGE_DONE && p->waiters == 0 && !p->holds_slot;
+    return p->stage == STAGE_DONE && p->waiters == 0 && !p->holds_slot && !p->in_upload;
 }
 
 /* Drops finished records, oldest first, until at most 'keep' remain or
@@ -337,6 +364,13 @@ static bool is_terminal(const struct prediction *p)
     return pred_status_terminal(p->status);
 }
 
+/* Cog answers a sync request when the runner's result is ready, which is
+ * when the slot is free again (after the terminal webhook). */
+static bool is_settled(const struct prediction *p)
+{
+    return pred_status_terminal(p->status) && !(p->holds_slot && p->release_after_ms > 0);
+}
+
 /* The start webhook has been answered (or failed): the model runs. */
 static bool is_past_start_hook(const struct prediction *p)
 {
@@ -379,12 +413,18 @@ static enum render_kind webhook_kind(const struct prediction *p)
     return p->protocol == PROTO_COG ? RENDER_COG : RENDER_HTTP_CALLBACK;
 }
 
-/* Moves p to its terminal status and frees its slot. The slot is freed
- * before the terminal webhook goes out, so a gateway that reacts to the
- * webhook by sending the next prediction is not refused with 409. */
+/* Moves p to its terminal status and frees its slot. By default the slot is
+ * freed before the terminal webhook goes out, so a gateway that reacts to the
+ * webhook by sending the next prediction is not refused with 409; with
+ * releaseAfterWebhookMs it is held through the webhook as Cog holds it. */
 static void finish_locked(struct prediction *p)
 {
-    if (p->cancel_requested) {
+    if (p->files_error || p->upload_failed) {
+        /* Cog: a FileUploadError fails the prediction (runner.py, predict);
+         * a cancel asked for meanwhile changes nothing, the model is done. */
+        p->status = PRED_FAILED;
+        g_core.completed++;
+    } else if (p->cancel_requested && !p->files_written) {
         p->status = PRED_CANCELED;
         g_core.cancelled++;
     } else if (atomic_load(&g_stop)) {
@@ -397,8 +437,27 @@ static void finish_locked(struct prediction *p)
         g_core.completed++;
     }
     p->completed_us = clock_epoch_us();
-    release_slot_locked(p);
+    if (p->release_after_ms == 0 || atomic_load(&g_stop))
+        release_slot_locked(p);
     pthread_cond_broadcast(&g_core.changed);
+}
+
+/* The engine is done with p: the terminal webhook is over (or none was due).
+ * A slot still held is freed release_after_ms later. After a failed upload
+ * Cog's predict() re-raises, its error callback sets the shutdown event and
+ * the server exits (runner.py, PredictionRunner.predict.handle_error). */
+static void let_go_locked(struct prediction *p)
+{
+    if (p->holds_slot && !atomic_load(&g_stop)) {
+        p->stage = STAGE_RELEASE;
+        queue_push_locked(p, clock_mono_ms() + (int64_t)p->release_after_ms);
+        return;
+    }
+    p->stage = STAGE_DONE;
+    if (p->upload_failed && g_core.cfg.exit_on_upload_failure && !atomic_load(&g_stop)) {
+        fputs("mock_backend: an output upload failed; Cog shuts down\n", stderr);
+        kill(getpid(), SIGTERM);
+    }
 }
 
 static void mark_processing_locked(struct prediction *p)
@@ -478,7 +537,7 @@ static void hook_done_locked(struct prediction *p, bool ok)
         run_locked(p);
         pthread_cond_broadcast(&g_core.changed); /* the PUT waiting in core_start */
     } else {
-        p->stage = STAGE_DONE;
+        let_go_locked(p);
     }
 }
 
@@ -487,6 +546,19 @@ static void on_webhook_done(void *tag, bool ok)
     pthread_mutex_lock(&g_core.lock);
     hook_done_locked(tag, ok);
     pthread_mutex_unlock(&g_core.lock);
+}
+
+/* The prediction ends: terminal status, then the terminal webhook. */
+static void end_locked(struct prediction *p)
+{
+    finish_locked(p);
+    if (!atomic_load(&g_stop) && sends_webhooks(p) && p->want_completed) {
+        p->hook_body = render_dup_locked(p, webhook_kind(p));
+        p->hook_retries = MOCK_WEBHOOK_RETRIES;
+        hook_attempt_locked(p, STAGE_END_HOOK);
+    } else {
+        let_go_locked(p);
+    }
 }
 
 /* Acts on a prediction taken from the queue. */
@@ -507,14 +579,35 @@ static void step_locked(struct prediction *p)
             p->stage = STAGE_HELD; /* out of the queue until released */
             break;
         }
-        finish_locked(p);
-        if (!atomic_load(&g_stop) && sends_webhooks(p) && p->want_completed) {
-            p->hook_body = render_dup_locked(p, webhook_kind(p));
-            p->hook_retries = MOCK_WEBHOOK_RETRIES;
-            hook_attempt_locked(p, STAGE_END_HOOK);
-        } else {
-            p->stage = STAGE_DONE;
+        if (p->nfiles > 0 && !p->cancel_requested && p->mode != MODE_FAIL &&
+            !atomic_load(&g_stop)) {
+            /* The model returns: its files are written (runner.py: the
+             * output is set, and uploaded by set_output() when there is an
+             * uploader, before the Done event ends the prediction). */
+            p->files_written = files_materialize(p->order, p->files, p->nfiles);
+            p->files_error = !p->files_written;
+            if (p->files_written && p->upload_url) {
+                p->stage = STAGE_UPLOAD;
+                p->in_upload = true;
+                p->upload_next = NULL;
+                if (g_core.upload_tail)
+                    g_core.upload_tail->upload_next = p;
+                else
+                    g_core.upload_head = p;
+                g_core.upload_tail = p;
+                pthread_cond_broadcast(&g_core.changed);
+                break;
+            }
         }
+        end_locked(p);
+        break;
+    case STAGE_UPLOADED:
+        end_locked(p);
+        break;
+    case STAGE_RELEASE:
+        release_slot_locked(p);
+        pthread_cond_broadcast(&g_core.changed);
+        let_go_locked(p);
         break;
     case STAGE_CHUNK:
         /* Cog: each value the predictor yields is appended to output, and an
@@ -613,6 +706,67 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
+/* ---- the uploader thread ------------------------------------------------------ */
+
+/* Cog uploads a prediction's files one after the other on the thread that
+ * runs the prediction (runner.py, generate_file_uploader / upload_files in
+ * json.py); the first failure ends the upload. Here one thread uploads for
+ * every prediction, in the order they produced their output. */
+static void upload_batch(struct prediction *p)
+{
+    char id[MOCK_MAX_ID + 1], dir[128];
+    snprintf(id, sizeof id, "%s", p->id);
+    files_dir(p->order, dir, sizeof dir);
+    char *base = xstrdup(p->upload_url);
+    unsigned n = p->nfiles;
+    struct out_file files[MOCK_MAX_FILES];
+    memcpy(files, p->files, sizeof files);
+    char *urls[MOCK_MAX_FILES] = {NULL};
+    bool ok = true;
+    pthread_mutex_unlock(&g_core.lock);
+    unsigned done = 0;
+    for (; ok && done < n; done++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, files[done].name);
+        ok = upload_put_file(base, path, files[done].name, files[done].bytes, id, &urls[done]);
+    }
+    free(base);
+    pthread_mutex_lock(&g_core.lock);
+    for (unsigned i = 0; i < n; i++)
+        p->file_url[i] = urls[i];
+    p->upload_failed = !ok;
+    g_core.uploads_ok += ok ? done : done - 1;
+    g_core.uploads_failed += ok ? 0 : 1;
+}
+
+static void *uploader_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_core.lock);
+    /* Runs until shutdown; every wait is bounded (1 s) and each upload
+     * gives up once shutdown begins. */
+    while (!atomic_load(&g_stop)) {
+        struct prediction *p = g_core.upload_head;
+        if (!p) {
+            wait_change_locked(clock_mono_ms() + ENGINE_IDLE_MS);
+            continue;
+        }
+        g_core.upload_head = p->upload_next;
+        if (!g_core.upload_head)
+            g_core.upload_tail = NULL;
+        p->upload_next = NULL;
+        upload_batch(p);
+        p->in_upload = false;
+        if (!atomic_load(&g_stop) && p->stage == STAGE_UPLOAD) {
+            p->stage = STAGE_UPLOADED;
+            queue_push_locked(p, clock_mono_ms());
+        }
+    }
+    g_core.upload_head = g_core.upload_tail = NULL;
+    pthread_mutex_unlock(&g_core.lock);
+    return NULL;
+}
+
 /* ---- predictions ------------------------------------------------------------ */
 
 static struct prediction *prediction_new_locked(const struct pred_request *req)
@@ -637,6 +791,16 @@ static struct prediction *prediction_new_locked(const struct pred_request *req)
     p->want_completed = req->want_completed;
     p->want_output = req->want_output;
     p->chunks_total = p->protocol == PROTO_COG ? g_core.cfg.output_chunks : 0;
+    p->async = req->async;
+    if (p->protocol == PROTO_COG) {
+        p->nfiles = g_core.cfg.nfiles;
+        memcpy(p->files, g_core.cfg.files, sizeof p->files);
+        /* Cog uploads only for async predictions (http.py, _predict:
+         * runner.predict(request, upload=respond_async)). */
+        if (p->nfiles > 0 && req->async && g_core.cfg.upload_url[0])
+            p->upload_url = xstrdup(g_core.cfg.upload_url);
+        p->release_after_ms = g_core.cfg.release_after_ms;
+    }
     p->mode = req->mode;
     p->delay_ms = g_core.cfg.delay_ms;
     p->deadline_mono_ms = clock_mono_ms() + (int64_t)p->delay_ms;
@@ -658,6 +822,13 @@ enum start_result core_start(const struct pred_request *req,
     struct prediction *p = req->id ? find_locked(req->id) : NULL;
     if (atomic_load(&g_stop) || !g_core.engine_running) {
         res = START_ERROR;
+        p = NULL;
+    } else if (g_cfg.protocol == PROTO_COG &&
+               clock_mono_ms() - g_core.setup_start_ms < (int64_t)g_core.cfg.setup_ms) {
+        /* Cog: while setup() runs the runner is busy with it and refuses
+         * every prediction, even a known id (runner.py, predict: "we're
+         * still doing setup" -> RunnerBusyError -> 409). */
+        res = START_NO_SLOT;
         p = NULL;
     } else if (p) {
         res = START_EXISTING; /* idempotent: no second slot */
@@ -705,15 +876,44 @@ bool core_wait_and_render(const char *id, enum render_kind kind,
     }
     p->waiters++; /* pins p while the lock is released in the wait */
     int64_t deadline = clock_mono_ms() + (int64_t)p->delay_ms + MOCK_SYNC_GRACE_MS;
-    wait_until_locked(p, is_terminal, deadline);
+    wait_until_locked(p, is_settled, deadline);
     p->waiters--;
     bool ended = pred_status_terminal(p->status);
-    if (ended) {
+    bool paths[MOCK_MAX_FILES] = {false};
+    char *values[MOCK_MAX_FILES] = {NULL};
+    unsigned nvalues = 0;
+    struct strbuf after;
+    sb_init(&after);
+    bool split = ended && kind == RENDER_COG && p->nfiles > 0 && p->status == PRED_SUCCEEDED;
+    if (split) {
+        /* Cog's sync answer turns each local file into a data URI (http.py,
+         * _predict: upload_files(..., upload_file(fh, output_file_prefix))),
+         * read here outside the lock. */
+        payload_render_cog_split(p, out, &after);
+        nvalues = p->nfiles;
+        for (unsigned i = 0; i < nvalues; i++)
+            values[i] = payload_file_value(p, i, &paths[i]);
+    } else if (ended) {
         payload_render(p, kind, out);
-        if (status_out)
-            *status_out = p->status;
     }
+    if (ended && status_out)
+        *status_out = p->status;
     pthread_mutex_unlock(&g_core.lock);
+    if (split) {
+        if (nvalues > 1)
+            sb_puts(out, "[");
+        for (unsigned i = 0; i < nvalues; i++) {
+            if (i > 0)
+                sb_puts(out, ",");
+            if (!paths[i] || !files_put_data_uri(out, values[i]))
+                sb_json_cstr_or_null(out, values[i]);
+            free(values[i]);
+        }
+        if (nvalues > 1)
+            sb_puts(out, "]");
+        sb_append(out, after.buf, after.len);
+    }
+    sb_free(&after);
     return ended;
 }
 
@@ -726,8 +926,15 @@ enum cancel_result core_cancel(const char *id)
     enum cancel_result res = CANCEL_OK;
     if (!p) {
         res = CANCEL_UNKNOWN;
+    } else if (pred_status_terminal(p->status) && p->holds_slot) {
+        res = CANCEL_OK; /* Cog: still its prediction until the slot is free; no effect */
     } else if (pred_status_terminal(p->status)) {
         res = CANCEL_NOT_RUNNING;
+    } else if (p->files_written) {
+        /* Cog: the model has returned and its files are being uploaded; the
+         * cancel flag is only looked at between worker events, and the Done
+         * event that follows ends the prediction as succeeded. */
+        p->cancel_requested = true;
     } else {
         p->cancel_requested = true;
         pthread_cond_broadcast(&g_core.changed);
@@ -780,7 +987,8 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
     pthread_mutex_unlock(&g_core.lock);
 
     bool set_mode = false, set_health = false, set_delay = false, set_slots = false;
-    bool set_hold = false, set_logs = false, set_chunks = false;
+    bool set_hold = false, set_logs = false, set_chunks = false, set_files = false;
+    bool set_upload = false, set_setup = false, set_release = false, set_exit = false;
     for (size_t i = 0; i < body->u.object.len; i++) {
         const char *k = body->u.object.keys[i];
         yajl_val v = body->u.object.values[i];
@@ -801,6 +1009,25 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
             ok = set_hold = YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v);
             next.hold = YAJL_IS_TRUE(v);
         }
+        else if (strcmp(k, "outputFiles") == 0) {
+            if (!files_parse_json(v, next.files, &next.nfiles, err, errlen))
+                return false;
+            ok = set_files = true;
+        }
+        else if (strcmp(k, "uploadUrl") == 0) {
+            const char *u = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+            ok = set_upload = u && upload_url_ok(u);
+            if (ok)
+                snprintf(next.upload_url, sizeof next.upload_url, "%s", u);
+        }
+        else if (strcmp(k, "setupMs") == 0)
+            ok = set_setup = get_bounded_uint(v, MOCK_MAX_SETUP_MS, &next.setup_ms);
+        else if (strcmp(k, "releaseAfterWebhookMs") == 0)
+            ok = set_release = get_bounded_uint(v, MOCK_MAX_RELEASE_MS, &next.release_after_ms);
+        else if (strcmp(k, "exitOnUploadFailure") == 0) {
+            ok = set_exit = YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v);
+            next.exit_on_upload_failure = YAJL_IS_TRUE(v);
+        }
         else {
             snprintf(err, errlen, "unknown key \"%.64s\"", k);
             return false;
@@ -811,7 +1038,30 @@ bool core_apply_control(yajl_val body, char *err, size_t errlen)
         }
     }
 
+    if (next.nfiles > 0 && next.output_chunks > 0) {
+        snprintf(err, errlen, "outputFiles and outputChunks cannot both be set");
+        return false;
+    }
+    /* Written before anything applies, outside the lock (64 MiB each). */
+    if (set_files && !files_prepare(next.files, next.nfiles, err, errlen))
+        return false;
+
     pthread_mutex_lock(&g_core.lock);
+    if (set_files) {
+        memcpy(g_core.cfg.files, next.files, sizeof g_core.cfg.files);
+        g_core.cfg.nfiles = next.nfiles;
+    }
+    if (set_upload)
+        memcpy(g_core.cfg.upload_url, next.upload_url, sizeof g_core.cfg.upload_url);
+    if (set_setup) { /* setup() starts again now */
+        g_core.cfg.setup_ms = next.setup_ms;
+        g_core.setup_start_ms = clock_mono_ms();
+        g_core.setup_start_us = clock_epoch_us();
+    }
+    if (set_release)
+        g_core.cfg.release_after_ms = next.release_after_ms;
+    if (set_exit)
+        g_core.cfg.exit_on_upload_failure = next.exit_on_upload_failure;
     if (set_mode) {
         g_core.cfg.mode = next.mode;
         g_core.flap_count = 0; /* flap starts with a passing check */
@@ -879,8 +1129,10 @@ void core_stats_json(struct strbuf *sb)
               "{\"active\":%u,\"maxActive\":%u,\"completed\":%llu,"
               "\"cancelled\":%llu,\"received\":%llu,\"rejected\":%llu,"
               "\"webhooksDelivered\":%llu,\"webhooksFailed\":%llu,"
+              "\"uploadsOk\":%llu,\"uploadsFailed\":%llu,"
               "\"mode\":\"%s\",\"health\":\"%s\",\"delayMs\":%u,\"slots\":%u,"
-              "\"hold\":%s}",
+              "\"hold\":%s,\"setupMs\":%u,\"releaseAfterWebhookMs\":%u,"
+              "\"outputFiles\":%u,\"uploadUrl\":",
               g_core.active, g_core.max_active,
               (unsigned long long)g_core.completed,
               (unsigned long long)g_core.cancelled,
@@ -888,9 +1140,14 @@ void core_stats_json(struct strbuf *sb)
               (unsigned long long)g_core.rejected,
               (unsigned long long)g_core.webhooks_ok,
               (unsigned long long)g_core.webhooks_failed,
+              (unsigned long long)g_core.uploads_ok,
+              (unsigned long long)g_core.uploads_failed,
               mode_name(g_core.cfg.mode), health_name(g_core.cfg.health),
               g_core.cfg.delay_ms, g_core.cfg.slots,
-              g_core.cfg.hold ? "true" : "false");
+              g_core.cfg.hold ? "true" : "false", g_core.cfg.setup_ms,
+              g_core.cfg.release_after_ms, g_core.cfg.nfiles);
+    sb_json_cstr_or_null(sb, g_core.cfg.upload_url);
+    sb_puts(sb, "}");
     pthread_mutex_unlock(&g_core.lock);
 }
 
@@ -901,8 +1158,38 @@ void core_reset(void)
     pthread_mutex_lock(&g_core.lock);
     g_core.completed = g_core.cancelled = g_core.received = g_core.rejected = 0;
     g_core.webhooks_ok = g_core.webhooks_failed = 0;
+    g_core.uploads_ok = g_core.uploads_failed = 0;
     g_core.max_active = g_core.active;
     g_core.flap_count = 0;
     evict_locked(0);
     pthread_mutex_unlock(&g_core.lock);
+}
+
+bool core_setup_state(int64_t *started_us, int64_t *completed_us)
+{
+    pthread_mutex_lock(&g_core.lock);
+    bool running = clock_mono_ms() - g_core.setup_start_ms < (int64_t)g_core.cfg.setup_ms;
+    *started_us = g_core.setup_start_us;
+    *completed_us = g_core.setup_start_us + (int64_t)g_core.cfg.setup_ms * 1000;
+    pthread_mutex_unlock(&g_core.lock);
+    return running;
+}
+
+int core_open_file(const char *id, const char *name, uint64_t *size)
+{
+    int fd = -1;
+    pthread_mutex_lock(&g_core.lock);
+    struct prediction *p = find_locked(id);
+    for (unsigned i = 0; p && p->files_written && i < p->nfiles; i++) {
+        if (strcmp(p->files[i].name, name) != 0)
+            continue;
+        char dir[128], path[512];
+        files_dir(p->order, dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        *size = p->files[i].bytes;
+        break;
+    }
+    pthread_mutex_unlock(&g_core.lock);
+    return fd;
 }

@@ -7,6 +7,8 @@
  */
 #include "mock.h"
 
+#include <stdlib.h>
+
 static void put_timestamp(struct strbuf *out, const char *key, int64_t us)
 {
     sb_printf(out, ",\"%s\":", key);
@@ -22,8 +24,49 @@ static void put_timestamp(struct strbuf *out, const char *key, int64_t us)
 /* output = {"echo": <input>, "server": <name>} on success, else null. An
  * iterator's (outputChunks) is the list of what it yielded so far, as Cog sends
  * it in every webhook: ["<name> chunk 1", ...]. */
+char *payload_file_value(const struct prediction *p, unsigned i, bool *is_path)
+{
+    *is_path = p->file_url[i] == NULL;
+    if (!*is_path)
+        return xstrdup(p->file_url[i]);
+    char dir[128];
+    files_dir(p->order, dir, sizeof dir);
+    struct strbuf sb;
+    sb_init(&sb);
+    sb_printf(&sb, "%s/%s", dir, p->files[i].name);
+    return sb.buf;
+}
+
+/* Files (outputFiles): the output is set when the model returns, so it is
+ * null until the prediction succeeded; then a string for one file (a Path
+ * return type) or a list (List[Path]). Each is the uploaded URL or, with no
+ * uploader, the local path (Cog's jsonable_encoder turns a Path into str). */
+static void put_file_output(struct strbuf *out, const struct prediction *p)
+{
+    if (p->status != PRED_SUCCEEDED) {
+        sb_puts(out, "null");
+        return;
+    }
+    if (p->nfiles > 1)
+        sb_puts(out, "[");
+    for (unsigned i = 0; i < p->nfiles; i++) {
+        bool is_path;
+        char *v = payload_file_value(p, i, &is_path);
+        if (i > 0)
+            sb_puts(out, ",");
+        sb_json_cstr_or_null(out, v);
+        free(v);
+    }
+    if (p->nfiles > 1)
+        sb_puts(out, "]");
+}
+
 static void put_output(struct strbuf *out, const struct prediction *p)
 {
+    if (p->nfiles > 0) {
+        put_file_output(out, p);
+        return;
+    }
     if (p->chunks_total > 0 &&
         (p->status == PRED_PROCESSING || p->status == PRED_SUCCEEDED)) {
         sb_puts(out, "[");
@@ -45,6 +88,10 @@ static void put_output(struct strbuf *out, const struct prediction *p)
 
 static const char *error_text(const struct prediction *p)
 {
+    if (p->status == PRED_FAILED && p->upload_failed)
+        return "Got error trying to upload output files"; /* runner.py, FileUploadError */
+    if (p->status == PRED_FAILED && p->files_error)
+        return "mock: cannot write output files";
     if (p->status == PRED_FAILED)
         return "mock failure";
     if (p->status == PRED_CANCELED && p->protocol == PROTO_HTTP_JSON)
@@ -65,14 +112,20 @@ static void put_logs(struct strbuf *out, const struct prediction *p)
     sb_free(&logs);
 }
 
-static void render_cog(const struct prediction *p, struct strbuf *out)
+/* A Cog object; when after is set, out stops before the output value and
+ * after gets the rest. */
+static void render_cog_parts(const struct prediction *p, struct strbuf *out,
+                             struct strbuf *after)
 {
     sb_puts(out, "{\"id\":");
     sb_json_cstr_or_null(out, p->id);
     sb_puts(out, ",\"input\":");
     sb_puts(out, p->input_json);
     sb_puts(out, ",\"output\":");
-    put_output(out, p);
+    if (after)
+        out = after;
+    else
+        put_output(out, p);
     sb_printf(out, ",\"status\":\"%s\",\"logs\":", pred_status_name(p->status));
     put_logs(out, p);
     sb_puts(out, ",\"error\":");
@@ -100,6 +153,17 @@ static void render_cog(const struct prediction *p, struct strbuf *out)
     if (p->want_completed)
         sb_printf(out, "%s\"completed\"", sep);
     sb_puts(out, "]}");
+}
+
+static void render_cog(const struct prediction *p, struct strbuf *out)
+{
+    render_cog_parts(p, out, NULL);
+}
+
+void payload_render_cog_split(const struct prediction *p, struct strbuf *before,
+                              struct strbuf *after)
+{
+    render_cog_parts(p, before, after);
 }
 
 /* Synchronous http-json answer: {"output", "taskId"} or {"error", "taskId"}. */

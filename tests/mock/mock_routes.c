@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HANG_STEP_MS 50u
 
@@ -25,8 +26,6 @@ struct request_ctx {
     bool too_large;
     int64_t received_ms;
 };
-
-static int64_t g_started_us; /* reported as setup.started_at */
 
 /* ---- responses -------------------------------------------------------------- */
 
@@ -178,13 +177,20 @@ static bool valid_id(const char *id)
 
 static enum MHD_Result cog_health(struct MHD_Connection *c)
 {
+    int64_t setup_started, setup_completed;
+    if (core_setup_state(&setup_started, &setup_completed))
+        /* Cog: while setup() runs there is no setup result yet, and the
+         * health is STARTING whatever else holds (http.py, healthcheck:
+         * "setup": {} until _check_setup_result() finds the task ready). */
+        return send_json(c, MHD_HTTP_OK, "{\"status\":\"STARTING\",\"setup\":{}}",
+                         NULL, NULL);
     enum health h = core_cog_health();
     const char *setup_status = h == HEALTH_STARTING       ? "processing"
                                : h == HEALTH_SETUP_FAILED ? "failed"
                                                           : "succeeded";
     char started[40], completed[40];
-    format_iso8601(g_started_us, started);
-    format_iso8601(g_started_us, completed);
+    format_iso8601(setup_started, started);
+    format_iso8601(setup_completed, completed);
 
     struct strbuf sb;
     sb_init(&sb);
@@ -322,6 +328,7 @@ static enum MHD_Result cog_create(struct MHD_Connection *c,
         .want_start = b.want_start,
         .want_completed = b.want_completed,
         .want_output = b.want_output,
+        .async = wants_async(c),
         .mode = mode,
     };
     struct strbuf out;
@@ -347,6 +354,21 @@ static enum MHD_Result cog_create(struct MHD_Connection *c,
 
 static enum MHD_Result cog_cancel(struct MHD_Connection *c, const char *id)
 {
+    int64_t s0, s1;
+    if (core_setup_state(&s0, &s1)) {
+        /* Cog 0.9.9: during setup the runner is busy but has no prediction,
+         * and PredictionRunner.cancel() fails its assert: an unhandled
+         * exception, which Starlette answers 500 in plain text. */
+        static const char msg[] = "Internal Server Error";
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            sizeof msg - 1, (void *)(uintptr_t)msg, MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
     /* Real Cog forgets finished predictions, so those are 404 too. */
     if (core_cancel(id) != CANCEL_OK)
         return send_error(c, MHD_HTTP_NOT_FOUND, "Not Found");
@@ -508,6 +530,35 @@ static enum MHD_Result control_update(struct MHD_Connection *c,
     return send_sb(c, MHD_HTTP_BAD_REQUEST, &sb);
 }
 
+/* GET /__files/<prediction id>/<name>: the bytes of an output file as the
+ * model wrote it, for a test to compare with what the gateway serves. */
+static enum MHD_Result control_file(struct MHD_Connection *c, const char *rest)
+{
+    const char *slash = strchr(rest, '/');
+    if (!slash || slash == rest || (size_t)(slash - rest) > MOCK_MAX_ID)
+        return send_json(c, MHD_HTTP_NOT_FOUND, "{\"ok\":false,\"error\":\"Not Found\"}",
+                         NULL, NULL);
+    char id[MOCK_MAX_ID + 1];
+    memcpy(id, rest, (size_t)(slash - rest));
+    id[slash - rest] = '\0';
+    uint64_t size = 0;
+    int fd = core_open_file(id, slash + 1, &size);
+    if (fd < 0)
+        return send_json(c, MHD_HTTP_NOT_FOUND,
+                         "{\"ok\":false,\"error\":\"no such output file (yet)\"}", NULL, NULL);
+    struct MHD_Response *r = MHD_create_response_from_fd((size_t)size, fd); /* closes fd */
+    if (!r) {
+        close(fd);
+        return MHD_NO;
+    }
+    const char *mime = files_mime(slash + 1);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            mime ? mime : "application/octet-stream");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result route_control(struct MHD_Connection *c, const char *url,
                                      const char *method,
                                      const struct request_ctx *ctx)
@@ -520,6 +571,7 @@ static enum MHD_Result route_control(struct MHD_Connection *c, const char *url,
         return control_update(c, ctx);
     if (post && strcmp(url, "/__reset") == 0) {
         reqlog_reset();
+        upload_log_reset();
         core_reset();
         return send_json(c, MHD_HTTP_OK, "{\"ok\":true}", NULL, NULL);
     }
@@ -528,6 +580,13 @@ static enum MHD_Result route_control(struct MHD_Connection *c, const char *url,
         reqlog_json(&sb);
         return send_sb(c, MHD_HTTP_OK, &sb);
     }
+    if (get && strcmp(url, "/__uploads") == 0) {
+        sb_init(&sb);
+        upload_log_json(&sb);
+        return send_sb(c, MHD_HTTP_OK, &sb);
+    }
+    if (get && strncmp(url, "/__files/", 9) == 0)
+        return control_file(c, url + 9);
     if (get && strcmp(url, "/__stats") == 0) {
         sb_init(&sb);
         core_stats_json(&sb);
@@ -595,8 +654,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 struct MHD_Daemon *routes_start_daemon(unsigned port)
 {
-    g_started_us = clock_epoch_us();
-
     /* Loopback only: the tests must never expose the mock to a network. */
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);

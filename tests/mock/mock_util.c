@@ -396,3 +396,27 @@ bool pred_status_terminal(enum pred_status s)
 {
     return s == PRED_SUCCEEDED || s == PRED_FAILED || s == PRED_CANCELED;
 }
+
+void sb_base64(struct strbuf *sb, const unsigned char *data, size_t len)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char out[4 * 1024];
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)data[i + 1] << 8;
+        if (i + 2 < len)
+            v |= data[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? tab[v & 63] : '=';
+        if (o + 4 > sizeof out) {
+            sb_append(sb, out, o);
+            o = 0;
+        }
+    }
+    sb_append(sb, out, o);
+}

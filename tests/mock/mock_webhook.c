@@ -76,13 +76,13 @@ static struct {
 /* Marks a socket as already in the epoll set (curl_multi_assign). */
 static char g_registered;
 
-static bool is_loopback(const struct sockaddr *sa, socklen_t len)
+bool webhook_is_loopback(const struct sockaddr *sa, unsigned len)
 {
-    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+    if (sa->sa_family == AF_INET && len >= (unsigned)sizeof(struct sockaddr_in)) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
         return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
     }
-    if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+    if (sa->sa_family == AF_INET6 && len >= (unsigned)sizeof(struct sockaddr_in6)) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
         if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
             return true;
@@ -96,7 +96,7 @@ static curl_socket_t open_loopback_only(void *clientp, curlsocktype purpose,
 {
     (void)clientp;
     (void)purpose;
-    if (!is_loopback(&addr->addr, addr->addrlen)) {
+    if (!webhook_is_loopback(&addr->addr, (unsigned)addr->addrlen)) {
         fputs("mock_backend: refusing webhook to a non-loopback address\n", stderr);
         return CURL_SOCKET_BAD;
     }
