@@ -10,7 +10,8 @@
 #     the attempt it runs, names checked; the uploaded file replaces the upload URL
 #     in the output;
 # (e) the files route needs a client token; retention removes the files;
-# (f) a synchronous http-json answer's data URI becomes a file too.
+# (f) a synchronous http-json answer's data URI becomes a file too;
+# (g) Cog with --upload-url: its file output reaches the client.
 # Every loop is bounded in count and time; only 127.0.0.1 is used.
 . "$(dirname "$0")/../lib.sh"
 
@@ -194,13 +195,40 @@ STATE_DIR="$STATE" "$BUILD/cron/taskgate-sweep" --quiet > "$WORK/sweep.log" 2>&1
 client GET "/api/v2/tasks/$TID"
 expect_eq "(e) retention removed the task" "$STATUS" 404
 check "(e) ... and its files" test ! -e "$files_dir"
+# ---------------------------------------------------------------- (g)
+# The whole Cog path: a Cog (the mock, as Cog 0.9.9) started with the upload URL
+# taskgate gave it PUTs its 3 MB image output there, then names it in its
+# completed webhook; the client gets the image through the files route.
+start_mock cog --protocol cog --slots 2 || not_ok "(g) mock cog starts"
+check "(g) register cog" register_mock cog cog
+admin GET /api/v2/servers/cog
+cog_up=$(jget .uploadUrl)
+check "(g) Cog gets its --upload-url and a 3 MB image output" \
+	mock_control cog "{\"uploadUrl\":\"$cog_up\",\"outputFiles\":[{\"name\":\"out.png\",\"bytes\":3145728}]}"
+admin PUT /api/v2/servers/held/maintenance '{"enabled":true}'
+client POST /api/v2/tasks '{"model":"m","input":{"prompt":"a lighthouse"}}'
+gid=$(jget .id)
+check "(g) the task completes" wait_long is_status "$gid" COMPLETED
+client GET "/api/v2/tasks/$gid"
+url=$(jget .result.output)
+expect_eq "(g) result.output is the task's file" "$url" "$BASE/api/v2/tasks/$gid/files/out.png"
+expect_eq "(g) Cog's upload was taken" "$(mock cog /__stats | jq .uploadsOk)" 1
+check "(g) ... with X-Prediction-ID <task>-<attempt>" \
+	jqe --arg p "$gid-1" 'any(.[]; .predictionId == $p and .status == 201)' <<< "$(mock cog /__uploads)"
+fetch "$url"
+curl -s -m 30 -o "$WORK/orig.png" "http://127.0.0.1:$MOCK_PORT_cog/__files/$gid-1/out.png"
+check "(g) the client gets the bytes the model wrote (sha256)" \
+	test "$(sha256sum < "$WORK/orig.png")" = "$(sha256sum < "$WORK/got")"
+expect_eq "(g) ... as image/png" "$(header Content-Type)" image/png
+admin PUT /api/v2/servers/cog/maintenance '{"enabled":true}'
+
 # ---------------------------------------------------------------- (f)
 # A synchronous http-json answer goes through the same intake: the mock echoes
 # its input, so a data URI in the input comes back in the output.
 start_mock sync --protocol http-json --slots 2 || not_ok "(f) mock sync starts"
 check "(f) register sync" register_mock sync sync
-admin PUT /api/v2/servers/held/maintenance '{"enabled":true}'
-expect_eq "(f) held is in maintenance, so sync takes the task" "$STATUS" 200
+client GET /api/v2/servers/held
+expect_eq "(f) held and cog are in maintenance, so sync takes the task" "$(jget .status)" maintenance
 head -c 2000 /dev/urandom > "$WORK/small.wav"
 b64=$(base64 -w0 < "$WORK/small.wav")
 client POST /api/v2/tasks "{\"model\":\"echo\",\"input\":{\"audio\":\"data:audio/wav;base64,$b64\"}}" -H 'Prefer: wait=10'
