@@ -2,9 +2,12 @@
  * lib/sched/registry.c). */
 #include <string.h>
 
+#include "jobs/health.h"
 #include "model/auth.h"
+#include "model/health.h"
 #include "model/server.h"
 #include "sched/registry.h"
+#include "sched/server_health.h"
 #include "sched/upload.h"
 #include "app.h"
 
@@ -23,12 +26,27 @@ static int answer_server(const struct http_req *rq, struct http_resp *rs, int st
 	return status;
 }
 
+/* A new server is starting until a check passes. One probe before it is stored
+ * (the health job's, with a short timeout) lets a READY server take tasks the
+ * moment it is registered, and keeps one still in setup, unreachable or failing
+ * out of placement until the health job sees it pass. */
+static void probe_new_server(struct server *s)
+{
+	struct health_cfg cfg;
+	struct health_outcome o;
+	char why[160];
+	health_cfg_load(&cfg);
+	health_probe_one(s, &cfg, &o, why, sizeof why);
+	health_apply(&cfg, s, &o);
+}
+
 int api_servers_create(struct http_req *rq, struct http_resp *rs)
 {
 	struct server s;
 	struct verr e;
 	if (server_from_request(rq->json, &s, &e) < 0)
 		return http_problem(rs, 400, e.field, "%s", e.msg);
+	probe_new_server(&s);
 	int rc = registry_register(&s);
 	int status;
 	if (rc == STORE_OK) {
@@ -52,7 +70,7 @@ int api_servers_list(struct http_req *rq, struct http_resp *rs)
 	};
 	if (f.status && !registry_status_known(f.status))
 		return http_problem(rs, 400, "status",
-				    "status must be online, offline, maintenance or degraded");
+				    "status must be online, degraded, starting, offline or maintenance");
 	struct jgen g;
 	jg_init(&g);
 	jg_obj(&g);

@@ -159,10 +159,12 @@ static const char *const page_style =
     "tr.st-online td:first-child{border-left-color:#2e7d32}"
     "tr.st-degraded td:first-child{border-left-color:#f9a825}"
     "tr.st-offline td:first-child{border-left-color:#c62828}"
+    "tr.st-starting td:first-child{border-left-color:#1565c0}"
     "tr.st-maintenance td:first-child{border-left-color:#546e7a}"
     ".st{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px}"
     ".st-online .st{background:#2e7d32}.st-degraded .st{background:#f9a825;color:#1d2329}"
     ".st-offline .st{background:#c62828}.st-maintenance .st{background:#546e7a}"
+    ".st-starting .st{background:#1565c0}"
     ".load{display:inline-block;width:70px;height:8px;background:#e8edf1;border-radius:4px;"
     "margin-right:6px;vertical-align:middle}.load span{display:block;height:8px;"
     "border-radius:4px;background:#1565c0}"
@@ -246,6 +248,8 @@ static void tiles(struct buf *b, const struct status_view *sv)
 	tile(b, "servers-online", v, "servers online");
 	snprintf(v, sizeof v, "%d", live->degraded);
 	tile(b, "servers-degraded", v, "degraded");
+	snprintf(v, sizeof v, "%d", live->starting);
+	tile(b, "servers-starting", v, "starting");
 	snprintf(v, sizeof v, "%d", live->offline);
 	tile(b, "servers-offline", v, "offline");
 	snprintf(v, sizeof v, "%d", live->maintenance);

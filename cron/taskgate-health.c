@@ -33,7 +33,7 @@ static void on_change(const char *server_id, enum server_health from, enum serve
 		      void *arg)
 {
 	struct job *j = arg;
-	if (from == HEALTH_OFFLINE && to != HEALTH_OFFLINE)
+	if (!server_health_routable(from) && server_health_routable(to))
 		j->came_back = true;
 	failover_on_health_change(server_id, from, to, NULL); /* what every program does */
 }

@@ -58,8 +58,11 @@ void failover_on_health_change(const char *server_id, enum server_health from,
 			       enum server_health to, void *arg)
 {
 	(void)arg;
-	if (to == HEALTH_OFFLINE && from != HEALTH_OFFLINE)
+	/* A server that answers STARTING after being up has restarted: what ran on
+	 * it is gone, as on one gone offline. */
+	bool was = server_health_routable(from), is = server_health_routable(to);
+	if (was && !is)
 		failover_server_down(server_id);
-	else if (from == HEALTH_OFFLINE && to != HEALTH_OFFLINE)
+	else if (!was && is)
 		tindex_drain_request();
 }

@@ -136,6 +136,21 @@ static void probe_all(struct target **due, size_t n, int max_par, const struct h
 	free(rq);
 }
 
+void health_probe_one(const struct server *s, const struct health_cfg *c,
+		      struct health_outcome *o, char *why, size_t whylen)
+{
+	struct health_cfg quick = *c;
+	quick.timeout_ms = c->register_timeout_ms;
+	if (quick.connect_timeout_ms > quick.timeout_ms)
+		quick.connect_timeout_ms = quick.timeout_ms;
+	struct target t = {.url = s->health_url, .proto = s->protocol};
+	struct target *one = &t;
+	probe_all(&one, 1, 1, &quick);
+	*o = t.out;
+	snprintf(why, whylen, "%s", t.why);
+	o->why = why;
+}
+
 static void count(struct health_summary *sum, enum server_health h, bool maintenance)
 {
 	sum->servers++;
@@ -143,6 +158,8 @@ static void count(struct health_summary *sum, enum server_health h, bool mainten
 		sum->up++;
 	else if (h == HEALTH_DEGRADED)
 		sum->degraded++;
+	else if (h == HEALTH_STARTING)
+		sum->starting++;
 	else
 		sum->down++;
 	if (maintenance)
@@ -217,8 +234,12 @@ int health_run(const struct health_opts *o, struct health_summary *sum)
 
 int health_summary_exit(const struct health_summary *s)
 {
-	if (s->servers > 0 && s->up + s->degraded == 0)
+	/* Servers still in their setup are not down: with nothing else, it is a
+	 * warning (nothing can take work yet), not an outage. */
+	if (s->servers > 0 && s->up + s->degraded == 0 && s->starting < s->servers)
 		return 2;
+	if (s->servers > 0 && s->up + s->degraded == 0)
+		return 1;
 	if (s->degraded > 0 || s->down > 0 || s->errors > 0)
 		return 1;
 	return 0;
@@ -229,6 +250,8 @@ void health_summary_line(const struct health_summary *s, struct buf *out)
 	static const char *const words[] = {"OK", "WARNING", "CRITICAL"};
 	buf_printf(out, "TASKGATE HEALTH %s - %d up, %d degraded, %d down",
 		   words[health_summary_exit(s)], s->up, s->degraded, s->down);
+	if (s->starting > 0)
+		buf_printf(out, ", %d starting", s->starting);
 	if (s->errors > 0)
 		buf_printf(out, ", %d not readable or not updated (see the log)", s->errors);
 	buf_printf(out, " | up=%d degraded=%d down=%d", s->up, s->degraded, s->down);

@@ -38,6 +38,7 @@ struct health_opts {
  * and in maintenance as well). */
 struct health_summary {
 	int servers, up, degraded, down, maintenance;
+	int starting; /* in their setup: neither up nor down */
 	int checked; /* probed in this run */
 	int changed; /* status changes in this run */
 	int errors;  /* servers that could not be read or updated */
@@ -51,8 +52,15 @@ struct health_summary {
  * sum->errors; whether the state tree is usable at all is the caller's check). */
 int health_run(const struct health_opts *o, struct health_summary *sum);
 
+/* The one probe of a server being registered (not stored yet): the same request
+ * and judgement as a run's, with health.registrationTimeoutMs as its timeout, so
+ * the registration answer waits at most that long. o->why points into why. */
+void health_probe_one(const struct server *s, const struct health_cfg *c,
+		      struct health_outcome *o, char *why, size_t whylen);
+
 /* Nagios: 0 OK, 1 WARNING (something degraded or down, or a server file that could
- * not be read or updated, something up), 2 CRITICAL (servers exist and none is up).
+ * not be read or updated, something up; or every server starting), 2 CRITICAL
+ * (servers exist, none is up, and not all of them are starting).
  * No servers at all is OK. */
 int health_summary_exit(const struct health_summary *s);
 /* "TASKGATE HEALTH OK - 3 up, 0 degraded, 0 down | up=3 degraded=0 down=0" */

@@ -105,19 +105,33 @@ static int check_deadline(const char *id, void *arg)
 
 /* ---- 4. stale servers ---- */
 
+/* The last sign of life: a heartbeat, a passing check, the registration; a server
+ * whose last check answered STARTING counts as alive until its setup grace ends
+ * (the health rules judge it), so a long setup is neither stale nor removed. One
+ * that never answered gets no such credit. */
+static int64_t last_alive(const struct server *s, int64_t setup_grace_ms)
+{
+	int64_t alive = s->last_heartbeat;
+	if (s->last_success_at > alive)
+		alive = s->last_success_at;
+	if (s->registered_at > alive)
+		alive = s->registered_at;
+	if (s->health == HEALTH_STARTING && s->setup_since > 0 &&
+	    strcmp(s->last_check.verdict, "starting") == 0 &&
+	    s->setup_since + setup_grace_ms > alive)
+		alive = s->setup_since + setup_grace_ms;
+	return alive;
+}
+
 struct stale_arg {
-	int64_t now, stale_ms;
+	int64_t now, stale_ms, setup_grace_ms;
 	bool marked;
 };
 
 static int mark_offline_edit(struct server *s, void *arg)
 {
 	struct stale_arg *a = arg;
-	int64_t alive = s->last_heartbeat;
-	if (s->last_success_at > alive)
-		alive = s->last_success_at;
-	if (s->registered_at > alive)
-		alive = s->registered_at;
+	int64_t alive = last_alive(s, a->setup_grace_ms);
 	if (s->health == HEALTH_OFFLINE || a->now - alive <= a->stale_ms)
 		return STORE_UNCHANGED;
 	s->health = HEALTH_OFFLINE;
@@ -129,7 +143,7 @@ static int mark_offline_edit(struct server *s, void *arg)
 
 struct server_ctx {
 	struct sweep_summary *s;
-	int64_t now, stale_ms, remove_ms;
+	int64_t now, stale_ms, remove_ms, setup_grace_ms;
 };
 
 static int check_server(const char *id, void *arg)
@@ -138,11 +152,7 @@ static int check_server(const char *id, void *arg)
 	struct server srv;
 	if (server_load(id, &srv) != STORE_OK)
 		return 0;
-	int64_t alive = srv.last_heartbeat;
-	if (srv.last_success_at > alive)
-		alive = srv.last_success_at;
-	if (srv.registered_at > alive)
-		alive = srv.registered_at;
+	int64_t alive = last_alive(&srv, c->setup_grace_ms);
 	bool stale = c->now - alive > c->stale_ms;
 	bool expired = c->now - alive > c->remove_ms;
 	int load = srv.current_load;
@@ -156,7 +166,7 @@ static int check_server(const char *id, void *arg)
 		return 0;
 	}
 	if (stale) {
-		struct stale_arg a = {c->now, c->stale_ms, false};
+		struct stale_arg a = {c->now, c->stale_ms, c->setup_grace_ms, false};
 		if (server_update(id, mark_offline_edit, &a, NULL) == STORE_OK && a.marked) {
 			c->s->offline++;
 			log_warn("server %s offline: no heartbeat or passing check for %lld s", id,
@@ -259,10 +269,13 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s)
 		s->dispatched += dispatch_drain(o->max_dispatch, left);
 	}
 
+	struct health_cfg hc;
+	health_cfg_load(&hc);
 	struct server_ctx sc = {
 		s, now_ms(),
 		config_sect_int("sweep", "staleAfterSeconds", 600, 10, 86400 * 30) * 1000,
 		config_sect_int("sweep", "removeAfterSeconds", 7 * 86400, 60, 86400 * 365) * 1000,
+		hc.setup_grace_ms,
 	};
 	if (sc.remove_ms < sc.stale_ms)
 		sc.remove_ms = sc.stale_ms;

@@ -26,7 +26,7 @@ int lb_algorithm_from_name(const char *name)
 
 static const char *const verdict_texts[] = {
 	"eligible", "in maintenance", "offline", "does not serve the model",
-	"not in the group", "lacks a tag", "full",
+	"not in the group", "lacks a tag", "full", "starting",
 };
 
 const char *lb_verdict_text(enum lb_verdict v)
@@ -39,7 +39,9 @@ enum lb_verdict lb_eligible(const struct server *s, const struct lb_task *t)
 {
 	if (s->maintenance)
 		return LB_MAINTENANCE;
-	if (s->health == HEALTH_OFFLINE)
+	if (s->health == HEALTH_STARTING)
+		return LB_STARTING;
+	if (!server_health_routable(s->health))
 		return LB_OFFLINE;
 	if (t->model && s->models.n && !strlist_has(&s->models, t->model))
 		return LB_MODEL;

@@ -50,6 +50,7 @@ enum lb_verdict {
 	LB_GROUP,
 	LB_TAGS,
 	LB_FULL,
+	LB_STARTING, /* not through its first good check (setup under way) */
 };
 const char *lb_verdict_text(enum lb_verdict v);
 /* Eligibility of s for t: status, maintenance, model, group, tags, capacity. */

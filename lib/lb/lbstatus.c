@@ -39,6 +39,9 @@ static void why_not(const struct server *s, enum lb_verdict v, const struct lb_t
 	case LB_OFFLINE:
 		snprintf(out, n, "offline since %s", since);
 		break;
+	case LB_STARTING:
+		snprintf(out, n, "starting since %s: no good health check yet", since);
+		break;
 	case LB_MODEL:
 		snprintf(out, n, "does not serve the model '%s'", want->model);
 		break;
@@ -155,7 +158,7 @@ void lb_status_doc(const struct lb_task *want, struct jgen *g)
 		bool ok;
 		server_entry(g, &v[i], &cfg, stats, ref, now, want, &d, &ok);
 		eligible += ok;
-		up += !v[i].maintenance && v[i].health != HEALTH_OFFLINE;
+		up += !v[i].maintenance && server_health_routable(v[i].health);
 	}
 	jg_arr_end(g);
 	jg_key(g, "summary");

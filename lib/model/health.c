@@ -23,6 +23,8 @@ void health_cfg_defaults(struct health_cfg *c)
 	c->timeout_ms = 2000;
 	c->connect_timeout_ms = 1000;
 	c->degraded_ms = 1000;
+	c->setup_grace_ms = 600000;
+	c->register_timeout_ms = 2000;
 }
 
 /* Seconds in the file (fractions allowed, so tests can use short intervals). */
@@ -171,28 +173,96 @@ double health_ewma_next(double old, double sample_ms)
 	return (1 - EWMA_ALPHA) * old + EWMA_ALPHA * sample_ms;
 }
 
+/* ---- applying an outcome ---- */
+
+/* The verdict the counter sees. STARTING opens a setup spell if none is open and
+ * stays STARTING while the spell is within the grace; past it, it is a failure. */
+static enum health_verdict counted_verdict(const struct health_cfg *c, struct server *s,
+					   const struct health_outcome *o)
+{
+	if (o->verdict != HV_STARTING)
+		return o->verdict;
+	if (s->setup_since <= 0)
+		s->setup_since = o->at_ms;
+	return o->at_ms - s->setup_since > c->setup_grace_ms ? HV_FAIL : HV_STARTING;
+}
+
+/* The counter and status after a counted verdict. A starting server's first pass
+ * takes it to the top; its failures leave it starting until `fall` in a row. */
+static void step_status(const struct health_cfg *c, struct server *s, enum health_verdict v,
+			int before)
+{
+	int top = health_counter_top(c->rise, c->fall);
+	bool pass = v == HV_PASS || v == HV_BUSY;
+	if (v == HV_STARTING) {
+		s->check_counter = 0;
+		s->health = HEALTH_STARTING;
+	} else if (s->health == HEALTH_STARTING && pass) {
+		s->check_counter = top;
+		s->health = health_status_of(c, top, s->ewma_ms);
+	} else if (s->health == HEALTH_STARTING) {
+		s->check_counter = 0;
+		if (s->consecutive_failures >= c->fall)
+			s->health = HEALTH_OFFLINE;
+	} else {
+		s->check_counter = health_counter_step(before, pass, c->rise, c->fall);
+		s->health = health_status_of(c, s->check_counter, s->ewma_ms);
+	}
+}
+
+/* Milliseconds to the next check: starting servers are watched closely, so the
+ * end of a setup is seen within seconds. */
+static int64_t next_interval(const struct health_cfg *c, const struct server *s, int before,
+			     int64_t prev)
+{
+	if (s->health == HEALTH_STARTING)
+		return c->fastinter_ms;
+	return health_interval_ms(c, before, s->check_counter, prev);
+}
+
+static void record_last_check(const struct health_cfg *c, struct server *s,
+			      const struct health_outcome *o, enum health_verdict v)
+{
+	bool pass = v == HV_PASS || v == HV_BUSY;
+	s->last_check.at = o->at_ms;
+	s->last_check.ok = pass;
+	s->last_check.http_status = o->http_status;
+	snprintf(s->last_check.verdict, sizeof s->last_check.verdict, "%s",
+		 health_verdict_name(o->verdict));
+	if (o->verdict == HV_STARTING && v == HV_FAIL)
+		snprintf(s->last_check.error, sizeof s->last_check.error,
+			 "status STARTING for %lld s, past the setup grace of %lld s",
+			 (long long)((o->at_ms - s->setup_since) / 1000),
+			 (long long)(c->setup_grace_ms / 1000));
+	else
+		snprintf(s->last_check.error, sizeof s->last_check.error, "%s",
+			 !pass && o->why ? o->why : "");
+}
+
 enum server_health health_apply(const struct health_cfg *c, struct server *s,
 				const struct health_outcome *o)
 {
 	enum server_health from = s->health;
-	int before =
-	    health_counter_normalize(s->check_counter, from != HEALTH_OFFLINE, c->rise, c->fall);
-	bool pass = o->verdict == HV_PASS || o->verdict == HV_BUSY;
-	int after = health_counter_step(before, pass, c->rise, c->fall);
+	int before = health_counter_normalize(s->check_counter, server_health_routable(from),
+					      c->rise, c->fall);
+	enum health_verdict v = counted_verdict(c, s, o);
+	bool pass = v == HV_PASS || v == HV_BUSY;
 
 	if (o->answered && !o->passive)
 		s->ewma_ms = health_ewma_next(s->ewma_ms, o->elapsed_ms);
 	if (pass) {
 		s->consecutive_failures = 0;
 		s->last_success_at = o->at_ms;
-	} else if (o->verdict == HV_FAIL) {
+		s->setup_since = 0;
+	} else if (v == HV_FAIL) {
 		s->consecutive_failures++;
-	} /* HV_STARTING: not routable, but not an error either */
-	/* A dispatch time is inference time, not a health response time. */
-	s->health_score = health_score_next(s->health_score, o->verdict,
-					    o->passive ? 0 : o->elapsed_ms, c->degraded_ms);
-	s->check_counter = after;
-	s->health = health_status_of(c, after, s->ewma_ms);
+	}
+	/* STARTING within the grace is no evidence either way: the score stays. A
+	 * dispatch time is inference time, not a health response time. */
+	if (v != HV_STARTING)
+		s->health_score = health_score_next(s->health_score, v,
+						    o->passive ? 0 : o->elapsed_ms, c->degraded_ms);
+	step_status(c, s, v, before);
 	if (s->health != from)
 		s->status_since = o->at_ms;
 
@@ -201,16 +271,10 @@ enum server_health health_apply(const struct health_cfg *c, struct server *s,
 		if (s->last_health_check > 0 && s->next_check_at > s->last_health_check)
 			prev = s->next_check_at - s->last_health_check;
 		s->last_health_check = o->at_ms;
-		s->next_check_at = o->at_ms + health_interval_ms(c, before, after, prev);
-		s->last_check.at = o->at_ms;
-		s->last_check.ok = pass;
-		s->last_check.http_status = o->http_status;
-		snprintf(s->last_check.verdict, sizeof s->last_check.verdict, "%s",
-			 health_verdict_name(o->verdict));
-		snprintf(s->last_check.error, sizeof s->last_check.error, "%s",
-			 !pass && o->why ? o->why : "");
-	} else if (after != before) {
-		int64_t soon = o->at_ms + health_interval_ms(c, before, after, 0);
+		s->next_check_at = o->at_ms + next_interval(c, s, before, prev);
+		record_last_check(c, s, o, v);
+	} else if (s->check_counter != before) {
+		int64_t soon = o->at_ms + health_interval_ms(c, before, s->check_counter, 0);
 		if (s->next_check_at <= 0 || soon < s->next_check_at)
 			s->next_check_at = soon;
 	}

@@ -10,21 +10,34 @@
  * So an up server goes down after `fall` failures in a row (with defaults 2/3: online,
  * online, degraded, offline) and a down server comes up after `rise` passes in a row;
  * a failure while coming up starts the climb again. A stored counter of -1 ("not
- * initialised", a fresh registration) counts as top: a new server is up.
+ * initialised", a document older than the field) counts as top.
  *
  * Status, derived after every outcome (maintenance is never touched here):
+ *   starting  not through a good check since registration, or Cog answered
+ *             STARTING (a restart, a setup under way): not routable, not failing;
  *   offline   counter < rise;
  *   degraded  up, but one more failure takes it down (counter == rise < top, i.e.
  *             fall-1 failures in a row) or the response-time EWMA is above degradedMs;
  *   online    otherwise.
  *
+ * Starting. A registration starts a setup spell (setupSince); so does the first
+ * STARTING answer after a pass. While the spell is younger than setupGraceSeconds
+ * a STARTING answer leaves the counter at 0 and consecutiveFailures and
+ * healthScore as they are: Cog setups of several minutes are normal. Past the
+ * grace, STARTING is a failed check like any other (a setup that never ends). The
+ * first pass (READY, BUSY) of a starting server takes the counter to the top at
+ * once, without waiting for `rise` passes: nothing was wrong with it, it was not
+ * ready yet. A real failure (no answer, SETUP_FAILED, ...) counts as always; after
+ * `fall` of them in a row a starting server is offline. Starting servers are
+ * checked every fastinter, so a finished setup is seen within seconds.
+ *
  * Verdicts by protocol (health_classify: the health half of the protocols, kept
  * with the rules it feeds; sched/backend speaks the dispatch half):
  *   cog        GET <health> must answer 200 with a JSON object whose "status" is
  *              READY (pass) or BUSY (pass: up but every slot taken, which is capacity,
- *              not ill health). STARTING is a failed check for the counter (the model
- *              cannot take work yet, Cog answers 503 to predictions) but it is not an
- *              error: consecutiveFailures is left as it is. Everything else fails:
+ *              not ill health). STARTING makes the server starting (above): the model
+ *              cannot take work yet, Cog answers 503 to predictions, but it is not an
+ *              error within the setup grace. Everything else fails:
  *              SETUP_FAILED, DEFUNCT, UNHEALTHY, unknown statuses, non-200, bad JSON,
  *              no answer.
  *   http-json  any 2xx passes, everything else fails.
@@ -45,7 +58,9 @@
  * Settings (struct health_cfg; sched/server_health's health_cfg_load reads them from
  * config.json, section "health", seconds unless named ...Ms):
  *   rise 2, fall 3, inter 10, fastinter 2, downinter 30, maxInter 60,
- *   timeoutMs 2000, connectTimeoutMs 1000, degradedMs 1000.
+ *   timeoutMs 2000, connectTimeoutMs 1000, degradedMs 1000, setupGraceSeconds 600,
+ *   registrationTimeoutMs 2000 (the one probe a registration makes before it
+ *   answers, so it stays short).
  *
  * Code elsewhere that forces a server offline should set checkCounter to 0 as well
  * (health_counter_normalize copes if it does not: the counter follows the status). */
@@ -68,6 +83,8 @@ struct health_cfg {
 	int64_t inter_ms, fastinter_ms, downinter_ms, max_inter_ms;
 	long timeout_ms, connect_timeout_ms;
 	long degraded_ms;
+	int64_t setup_grace_ms;	  /* STARTING is no failure for this long */
+	long register_timeout_ms; /* the registration probe's total timeout */
 };
 
 void health_cfg_defaults(struct health_cfg *c);
@@ -113,7 +130,7 @@ struct health_outcome {
 };
 
 /* Applies an outcome to a server's health fields: checkCounter, health, statusSince,
- * consecutiveFailures, healthScore, responseTimeEwmaMs, lastSuccessAt, and for active
+ * setupSince, consecutiveFailures, healthScore, responseTimeEwmaMs, lastSuccessAt, and for active
  * checks lastHealthCheck, lastCheck and nextCheckAt (a passive outcome only ever brings
  * nextCheckAt forward, so an active check confirms a change soon). Never touches
  * maintenance. Returns the status before the outcome. */

@@ -13,7 +13,8 @@
 #define LABELS_MAX 64
 
 static const char *const protocol_names[] = {"cog", "http-json"};
-static const char *const health_names[] = {"online", "degraded", "offline"};
+static const char *const health_names[] = {"online", "degraded", "offline", "starting"};
+#define HEALTH_NAMES (sizeof health_names / sizeof health_names[0])
 
 const char *server_protocol_name(enum server_protocol p)
 {
@@ -23,6 +24,11 @@ const char *server_protocol_name(enum server_protocol p)
 const char *server_health_name(enum server_health h)
 {
 	return health_names[h];
+}
+
+bool server_health_routable(enum server_health h)
+{
+	return h == HEALTH_ONLINE || h == HEALTH_DEGRADED;
 }
 
 const char *server_status(const struct server *s)
@@ -99,8 +105,10 @@ static void server_defaults(struct server *s)
 	s->protocol = PROTO_HTTP_JSON;
 	s->max_concurrent = 1;
 	s->weight = 1;
-	/* A registered server is trusted until checks say otherwise (HAProxy starts
-	 * servers up); the counter sits at the top so one failed check does not drop it. */
+	/* A stored server without a health field (trees older than the field) is
+	 * trusted until checks say otherwise, as HAProxy starts servers up; the
+	 * counter sits at the top so one failed check does not drop it. A new
+	 * registration is the exception (server_from_request). */
 	s->health = HEALTH_ONLINE;
 	s->health_score = 100;
 	s->check_counter = -1; /* "at the top", resolved by the health module */
@@ -197,6 +205,11 @@ int server_from_request(yajl_val body, struct server *s, struct verr *e)
 	server_defaults(s);
 	int64_t now = now_ms();
 	s->registered_at = s->last_heartbeat = s->status_since = now;
+	/* Not routable before a check passed: a Cog still in setup answers 409 or 503
+	 * to predictions. The registration probe usually settles it at once. */
+	s->health = HEALTH_STARTING;
+	s->check_counter = 0;
+	s->setup_since = now;
 	if (validate(body, s, e) < 0) {
 		server_free(s);
 		return -1;
@@ -206,7 +219,7 @@ int server_from_request(yajl_val body, struct server *s, struct verr *e)
 
 static enum server_health health_from_name(const char *n)
 {
-	for (int i = 0; i < 3; i++)
+	for (size_t i = 0; i < HEALTH_NAMES; i++)
 		if (strcmp(n, health_names[i]) == 0)
 			return (enum server_health)i;
 	return HEALTH_OFFLINE;
@@ -248,6 +261,7 @@ void server_from_doc(yajl_val doc, struct server *s)
 	s->next_check_at = json_int_or(doc, "nextCheckAt", 0);
 	s->ewma_ms = json_num_or(doc, "responseTimeEwmaMs", 0);
 	s->last_success_at = json_int_or(doc, "lastSuccessAt", 0);
+	s->setup_since = json_int_or(doc, "setupSince", 0);
 	yajl_val lc = json_get(doc, "lastCheck");
 	if (lc && YAJL_IS_OBJECT(lc)) {
 		s->last_check.at = json_int_or(lc, "at", 0);
@@ -317,6 +331,11 @@ static void common_fields(const struct server *s, struct jgen *g)
 	jg_kint(g, "registeredAt", s->registered_at);
 	jg_kint(g, "lastHeartbeat", s->last_heartbeat);
 	jg_kint(g, "statusSince", s->status_since);
+	jg_key(g, "setupSince"); /* null unless a setup spell is under way */
+	if (s->setup_since > 0)
+		jg_int(g, s->setup_since);
+	else
+		jg_null(g);
 	jg_knum(g, "responseTimeEwmaMs", s->ewma_ms);
 }
 

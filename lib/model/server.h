@@ -11,8 +11,12 @@
 #include "base/verr.h"
 
 enum server_protocol { PROTO_COG = 0, PROTO_HTTP_JSON };
-/* What health checks concluded; maintenance is a separate switch layered on top. */
-enum server_health { HEALTH_ONLINE = 0, HEALTH_DEGRADED, HEALTH_OFFLINE };
+/* What health checks concluded; maintenance is a separate switch layered on top.
+ * starting: registered (or restarted) and not yet through its first good check,
+ * e.g. a Cog still running its setup; out of placement like offline, but not a
+ * failure (model/health.h says when it becomes one). Appended last so the stored
+ * names and the stats' indexes of the other three keep their values. */
+enum server_health { HEALTH_ONLINE = 0, HEALTH_DEGRADED, HEALTH_OFFLINE, HEALTH_STARTING };
 
 struct server {
 	char id[65];
@@ -36,6 +40,9 @@ struct server {
 	int64_t next_check_at;
 	double ewma_ms;	    /* response time, 0 = no data */
 	int64_t last_success_at;
+	/* When the current setup spell began (registration, or the first STARTING
+	 * answer after a pass); 0 once a check passed. The setup grace runs from it. */
+	int64_t setup_since;
 	/* The last active health check, as an operator reads it (lastCheck). */
 	struct {
 		int64_t at; /* 0: none yet */
@@ -48,11 +55,15 @@ struct server {
 
 const char *server_protocol_name(enum server_protocol p);
 const char *server_health_name(enum server_health h);
+/* Whether checks let the LoadBalancer place tasks on a server in health h (online
+ * or degraded); maintenance is checked apart. */
+bool server_health_routable(enum server_health h);
 /* "maintenance" while the switch is on, else the health status. */
 const char *server_status(const struct server *s);
 
 /* Validates a registration body into s (defaults filled in, timestamps set to now).
- * Returns 0, or -1 with e naming the field at fault. */
+ * A new server is starting (not routable) until a check passes: the registration
+ * probe, or the health job's. Returns 0, or -1 with e naming the field at fault. */
 int server_from_request(yajl_val body, struct server *s, struct verr *e);
 /* Reads a stored document (our own schema; missing fields take defaults). */
 void server_from_doc(yajl_val doc, struct server *s);

@@ -29,7 +29,7 @@
 static bool snapshot_has_room(const struct server_list *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (!s->v[i].maintenance && s->v[i].health != HEALTH_OFFLINE &&
+		if (!s->v[i].maintenance && server_health_routable(s->v[i].health) &&
 		    s->v[i].current_load < s->v[i].max_concurrent)
 			return true;
 	return false;

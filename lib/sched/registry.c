@@ -21,12 +21,13 @@ int registry_register(const struct server *s)
 	jg_free(&g);
 	buf_free(&doc);
 	if (rc == STORE_OK)
-		log_info("server %s registered (%s, %s)", s->id, server_protocol_name(s->protocol),
-			 s->predict_url);
+		log_info("server %s registered (%s, %s), %s", s->id,
+			 server_protocol_name(s->protocol), s->predict_url, server_status(s));
 	return rc;
 }
 
-static const char *const status_names[] = {"online", "offline", "maintenance", "degraded"};
+static const char *const status_names[] = {"online",	"offline", "maintenance",
+					   "degraded", "starting"};
 
 bool registry_status_known(const char *name)
 {

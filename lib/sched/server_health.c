@@ -46,6 +46,11 @@ void health_cfg_load(struct health_cfg *c)
 	if (c->connect_timeout_ms > c->timeout_ms)
 		c->connect_timeout_ms = c->timeout_ms;
 	c->degraded_ms = (long)config_sect_int("health", "degradedMs", c->degraded_ms, 1, 600000);
+	c->setup_grace_ms = sect_seconds_ms("setupGraceSeconds", c->setup_grace_ms, 0, 86400);
+	/* The registration answer waits for its probe: keep it well inside the
+	 * front ends' patience (mod_fcgid's 40 s). */
+	c->register_timeout_ms = (long)config_sect_int("health", "registrationTimeoutMs",
+						       c->register_timeout_ms, 100, 10000);
 }
 
 /* ---- the change hook ---- */
@@ -85,7 +90,7 @@ static int apply_edit(struct server *s, void *arg)
 {
 	struct apply_ctx *a = arg;
 	/* Snapshot of what a passive pass could leave unchanged. */
-	int counter = health_counter_normalize(s->check_counter, s->health != HEALTH_OFFLINE,
+	int counter = health_counter_normalize(s->check_counter, server_health_routable(s->health),
 					       a->cfg->rise, a->cfg->fall);
 	int failures = s->consecutive_failures;
 	int score = s->health_score;

@@ -155,6 +155,10 @@ static void find_unhealthy(struct pass *p)
 		else if (s->health == HEALTH_DEGRADED)
 			add(&p->l, FINDING_INFO, s->id, "%s is degraded (slow or erroring)%s%s",
 			    s->id, s->status_since ? " for " : "", s->status_since ? d : "");
+		else if (s->health == HEALTH_STARTING)
+			add(&p->l, FINDING_INFO, s->id,
+			    "%s is starting (no good health check yet)%s%s: it takes no tasks",
+			    s->id, s->status_since ? " for " : "", s->status_since ? d : "");
 	}
 }
 

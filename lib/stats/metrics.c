@@ -111,7 +111,7 @@ static void server_gauges(struct buf *out, const struct statsq_live *live)
 	}
 	prom_family(out, "taskgate_servers", "gauge", "Registered servers by status.");
 	const int by_status[SS_COUNT] = {live->online, live->degraded, live->offline,
-					 live->maintenance};
+					 live->maintenance, live->starting};
 	for (int s = 0; s < SS_COUNT; s++) {
 		struct prom_label l = {"status", stats_status_name[s]};
 		prom_sample(out, "taskgate_servers", &l, 1, by_status[s]);

@@ -210,6 +210,7 @@ static void jg_live(struct jgen *g, const struct statsq_live *live, int64_t now)
 	jg_kint(g, "online", live->online);
 	jg_kint(g, "degraded", live->degraded);
 	jg_kint(g, "offline", live->offline);
+	jg_kint(g, "starting", live->starting);
 	jg_kint(g, "maintenance", live->maintenance);
 	jg_obj_end(g);
 }

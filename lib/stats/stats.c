@@ -14,7 +14,8 @@ const char *const stats_type_key[ST_TYPES] = {"created",  "dispatched", "complet
 					      "timedOut", "cancelled",	"retried"};
 const char *const stats_outcome_name[OC_COUNT] = {"succeeded", "failed", "rejected", "error",
 						  "timeout",   "busy",	 "cancelled"};
-const char *const stats_status_name[SS_COUNT] = {"online", "degraded", "offline", "maintenance"};
+const char *const stats_status_name[SS_COUNT] = {"online", "degraded", "offline", "maintenance",
+						 "starting"};
 
 /* Event lines are small; anything bigger or deeper is not ours. */
 static const struct json_limits line_limits = {
@@ -22,8 +23,8 @@ static const struct json_limits line_limits = {
 
 int stats_health_from_name(const char *s)
 {
-	for (int i = 0; s && i < SS_MAINTENANCE; i++)
-		if (strcmp(s, stats_status_name[i]) == 0)
+	for (int i = 0; s && i < SS_COUNT; i++)
+		if (i != SS_MAINTENANCE && strcmp(s, stats_status_name[i]) == 0)
 			return i;
 	return -1;
 }
@@ -381,7 +382,8 @@ int stats_sstate_status(const struct stats_sstate *e)
 {
 	if (e->maint == 1)
 		return SS_MAINTENANCE;
-	return e->health >= 0 && e->health < SS_MAINTENANCE ? e->health : -1;
+	return e->health >= 0 && e->health < SS_COUNT && e->health != SS_MAINTENANCE ? e->health
+										    : -1;
 }
 
 static void apply_transition(struct stats_sstate *st, const struct stats_transition *tr)

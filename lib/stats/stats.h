@@ -65,9 +65,11 @@ enum stats_outcome {
 };
 extern const char *const stats_outcome_name[OC_COUNT];
 
-enum stats_status { SS_ONLINE = 0, SS_DEGRADED, SS_OFFLINE, SS_MAINTENANCE, SS_COUNT };
+/* Server statuses; the first three match enum server_health, starting (added
+ * later) comes after maintenance so stored figures keep their places. */
+enum stats_status { SS_ONLINE = 0, SS_DEGRADED, SS_OFFLINE, SS_MAINTENANCE, SS_STARTING, SS_COUNT };
 extern const char *const stats_status_name[SS_COUNT];
-/* "online", "degraded", "offline" -> SS_*; anything else -1. */
+/* "online", "degraded", "offline", "starting" -> SS_*; anything else -1. */
 int stats_health_from_name(const char *s);
 
 /* One parsed line of the event log. */

@@ -385,7 +385,7 @@ int statsq_all_time(int64_t now, struct stats_agg *out, struct statsq_info *info
 
 bool statsq_server_routable(const struct server *s)
 {
-	return !s->maintenance && (s->health == HEALTH_ONLINE || s->health == HEALTH_DEGRADED);
+	return !s->maintenance && server_health_routable(s->health);
 }
 
 bool statsq_server_serves(const struct server *s, const char *model)
@@ -479,6 +479,8 @@ void statsq_live_load(struct statsq_live *l, int64_t now)
 			l->online++;
 		else if (s->health == HEALTH_DEGRADED)
 			l->degraded++;
+		else if (s->health == HEALTH_STARTING)
+			l->starting++;
 		else
 			l->offline++;
 	}

@@ -49,7 +49,7 @@ struct statsq_live {
 	char oldest_task[40];
 	struct server *servers; /* sorted by id */
 	size_t nservers;
-	int online, degraded, offline, maintenance;
+	int online, degraded, offline, maintenance, starting;
 };
 void statsq_live_load(struct statsq_live *l, int64_t now);
 void statsq_live_free(struct statsq_live *l);

@@ -177,7 +177,9 @@ static void jg_status_time(struct jgen *g, const struct server_view *v, int64_t 
 		 * registered (as far as the log knows). */
 		int64_t from = v->s->registered_at > sw_from ? v->s->registered_at : sw_from;
 		int64_t to = sw_to < now ? sw_to : now;
-		int cur = v->s->maintenance ? SS_MAINTENANCE : (int)v->s->health;
+		int cur = v->s->maintenance		    ? SS_MAINTENANCE
+			  : v->s->health == HEALTH_STARTING ? SS_STARTING
+							    : (int)v->s->health;
 		if (to > from && cur >= 0 && cur < SS_COUNT)
 			ms[cur] = to - from;
 	}

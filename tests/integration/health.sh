@@ -4,7 +4,9 @@
 # tree. The statuses must follow HAProxy's counter exactly (rise 2, fall 3: a failure
 # leaves a server online, the second makes it degraded, the third offline; one pass
 # leaves it offline, the second brings it online), BUSY stays online, STARTING is not
-# routable but not an error, a run over 50 hanging servers takes about one timeout,
+# routable but not an error (a registration probes once: a server that does not pass
+# it is registered starting, and one that never answers goes offline on its third
+# failure, the registration's included), a run over 50 hanging servers takes about one timeout,
 # the run lock keeps a second copy out, and the exit codes are Nagios'. Each server
 # keeps its last check (lastCheck), and Cog answers carrying 25 KB or 1 MiB of setup
 # logs keep a READY server online.
@@ -74,7 +76,8 @@ ok "lighttpd with taskgate starts"
 check "taskgate-health is built" test -x "$HEALTH"
 
 # Short probe timeouts so a hanging server costs 1 s per run.
-jq --argjson t "$TIMEOUT_MS" '.health = {"timeoutMs": $t, "connectTimeoutMs": 500}' \
+# The registration probe's own timeout is short too: 50 hanging servers are registered.
+jq --argjson t "$TIMEOUT_MS" '.health = {"timeoutMs": $t, "connectTimeoutMs": 500, "registrationTimeoutMs": 300}' \
 	"$STATE/config.json" > "$STATE/config.json.new" && mv "$STATE/config.json.new" "$STATE/config.json"
 
 # ---- usage and UNKNOWN ---------------------------------------------------------
@@ -140,15 +143,17 @@ SERVERS="ready switch flap busy starting http hang"
 
 # ---- the counter, run by run ---------------------------------------------------
 # Expected status after runs 1..6. switch and http fail from run 2 to run 4 and pass
-# again from run 5; hang and starting fail every run; flap alternates pass/fail.
+# again from run 5; hang fails every run (and failed its registration probe);
+# starting answers STARTING throughout, within its setup grace; flap alternates
+# pass/fail.
 declare -A WANT=(
 	[ready]="online online online online online online"
 	[switch]="online online degraded offline offline online"
 	[flap]="online online online online online online"
 	[busy]="online online online online online online"
-	[starting]="online degraded offline offline offline offline"
+	[starting]="starting starting starting starting starting starting"
 	[http]="online online degraded offline offline online"
-	[hang]="online degraded offline offline offline offline"
+	[hang]="starting offline offline offline offline offline"
 )
 WANT_RC=(0 1 1 1 1 1)
 WANT_SWITCH_COUNTER=(4 3 2 0 1 4)
@@ -173,18 +178,19 @@ for run in 1 2 3 4 5 6; do
 		"${WANT_SWITCH_COUNTER[$((run - 1))]}"
 	if [ "$run" = 1 ]; then
 		expect_eq "run 1: Nagios line" "$OUT" \
-			"TASKGATE HEALTH OK - 7 up, 0 degraded, 0 down | up=7 degraded=0 down=0"
+			"TASKGATE HEALTH OK - 5 up, 0 degraded, 0 down, 2 starting | up=5 degraded=0 down=0"
 	fi
 	if [ "$run" = 3 ]; then
 		expect_eq "run 3: Nagios line" "$OUT" \
-			"TASKGATE HEALTH WARNING - 3 up, 2 degraded, 2 down | up=3 degraded=2 down=2"
+			"TASKGATE HEALTH WARNING - 3 up, 2 degraded, 1 down, 1 starting | up=3 degraded=2 down=1"
 	fi
 done
 
-expect_eq "hang: consecutiveFailures counts every failed check" \
-	"$(field hang .consecutiveFailures)" 6
+expect_eq "hang: consecutiveFailures counts every failed check (and the registration's)" \
+	"$(field hang .consecutiveFailures)" 7
 expect_eq "starting: STARTING is not counted as an error" \
 	"$(field starting .consecutiveFailures)" 0
+expect_eq "starting: nor in its health score" "$(field starting .healthScore)" 100
 expect_eq "busy: BUSY is never a failure" "$(field busy .consecutiveFailures)" 0
 check "busy: lastSuccessAt is set" [ "$(field busy .lastSuccessAt)" -gt 0 ]
 check "flap: healthScore shows the flapping" [ "$(field flap .healthScore)" -lt 100 ]
@@ -303,8 +309,8 @@ check "51 hanging checks take about one timeout ($TOOK ms < $((3 * TIMEOUT_MS)) 
 	[ "$TOOK" -lt $((3 * TIMEOUT_MS)) ]
 check "and at least one timeout ($TOOK ms)" [ "$TOOK" -ge $((TIMEOUT_MS - 100)) ]
 failed_once=0
-for i in $(seq -w 1 50); do
-	[ "$(field "h$i" .consecutiveFailures)" = 1 ] && failed_once=$((failed_once + 1))
+for i in $(seq -w 1 50); do # once at registration, once by the run
+	[ "$(field "h$i" .consecutiveFailures)" = 2 ] && failed_once=$((failed_once + 1))
 done
 expect_eq "every hanging server was checked once" "$failed_once" 50
 
@@ -314,9 +320,9 @@ for s in ready switch flap busy starting http; do
 	admin DELETE "/api/v2/servers/$s"
 done
 run_health --all
-expect_eq "hanging servers after 2 failures: WARNING (degraded is still up)" "$RC" 1
-run_health --all
 expect_eq "no server up: CRITICAL (2)" "$RC" 2
+run_health --all
+expect_eq "and still CRITICAL" "$RC" 2
 expect_eq "CRITICAL line" "$OUT" \
 	"TASKGATE HEALTH CRITICAL - 0 up, 0 degraded, 51 down | up=0 degraded=0 down=51"
 run_health --all --quiet
@@ -328,7 +334,8 @@ admin DELETE /api/v2/servers/hang
 for i in $(seq -w 1 50); do admin DELETE "/api/v2/servers/h$i"; done
 register refused http-json 1 /health || not_ok "register refused"
 run_health --all --for 3 --every 1
-expect_eq "--for 3 --every 1: three runs" "$(field refused .consecutiveFailures)" 3
+expect_eq "--for 3 --every 1: three runs (after the registration's probe)" \
+	"$(field refused .consecutiveFailures)" 4
 check "--for 3 --every 1: ends within the window ($TOOK ms)" \
 	test "$TOOK" -ge 1900 -a "$TOOK" -lt 3500
 expect_eq "--for: the last run's verdict" "$RC" 2

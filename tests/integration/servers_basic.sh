@@ -9,7 +9,10 @@ anon GET /api/v2/health
 expect_eq "health is public" "$STATUS" 200
 expect_eq "health says state writable" "$(jget .stateWritable)" true
 
-reg='{"id":"gpu-1","name":"GPU one","protocol":"cog","endpoints":{"predict":"http://127.0.0.1:5000/predictions","health":"http://127.0.0.1:5000/health-check"},"capabilities":{"maxConcurrent":2,"supportedModels":["sdxl"]},"groups":["a"],"tags":["fast"]}'
+# A READY Cog behind it: the registration probes it and finds it up.
+start_mock gpu --protocol cog || not_ok "mock gpu starts"
+P=$MOCK_PORT_gpu
+reg='{"id":"gpu-1","name":"GPU one","protocol":"cog","endpoints":{"predict":"http://127.0.0.1:'$P'/predictions","health":"http://127.0.0.1:'$P'/health-check"},"capabilities":{"maxConcurrent":2,"supportedModels":["sdxl"]},"groups":["a"],"tags":["fast"]}'
 admin POST /api/v2/servers "$reg" -D "$WORK/headers"
 expect_eq "register answers 201" "$STATUS" 201
 check "register sets Location" grep -qi '^Location: /api/v2/servers/gpu-1' "$WORK/headers"

@@ -161,29 +161,107 @@ static void test_status_follows_counter(void **state)
 	}
 }
 
+/* A server as a registration leaves it before its probe. */
+static struct server registered_server(int64_t at)
+{
+	struct server s = fresh_server();
+	s.health = HEALTH_STARTING;
+	s.check_counter = 0;
+	s.registered_at = s.status_since = s.setup_since = at;
+	return s;
+}
+
 static void test_starting_is_not_routable_but_not_an_error(void **state)
 {
 	(void)state;
 	struct health_cfg c;
 	health_cfg_defaults(&c);
-	struct server s = fresh_server();
-	s.consecutive_failures = 0;
 	int64_t t = 5000;
-	for (int i = 0; i < 3; i++) {
-		struct health_outcome o = outcome(HV_STARTING, t += 1000);
+	struct server s = registered_server(t);
+	/* Within the grace, however many: starting, nothing counted. */
+	for (int i = 0; i < 20; i++) {
+		struct health_outcome o = outcome(HV_STARTING, t += 10000);
 		health_apply(&c, &s, &o);
+		assert_int_equal(s.health, HEALTH_STARTING);
+		assert_false(server_health_routable(s.health));
+		assert_int_equal(s.next_check_at, t + c.fastinter_ms);
 	}
-	assert_int_equal(s.health, HEALTH_OFFLINE);
 	assert_int_equal(s.consecutive_failures, 0);
+	assert_int_equal(s.health_score, 100);
 	assert_int_equal(s.last_success_at, 0);
-	struct health_outcome f = outcome(HV_FAIL, t += 1000);
-	health_apply(&c, &s, &f);
-	assert_int_equal(s.consecutive_failures, 1);
+	assert_int_equal(s.status_since, 5000);
+	assert_string_equal(s.last_check.verdict, "starting");
+	/* The first READY makes it routable at once, not after `rise` passes. */
+	struct health_outcome p = outcome(HV_PASS, t += 1000);
+	assert_int_equal(health_apply(&c, &s, &p), HEALTH_STARTING);
+	assert_int_equal(s.health, HEALTH_ONLINE);
+	assert_int_equal(s.check_counter, health_counter_top(c.rise, c.fall));
+	assert_int_equal(s.setup_since, 0);
+	assert_int_equal(s.last_success_at, t);
+	/* A restart seen by a check (STARTING after a pass) opens a new spell. */
+	struct health_outcome r = outcome(HV_STARTING, t += 1000);
+	assert_int_equal(health_apply(&c, &s, &r), HEALTH_ONLINE);
+	assert_int_equal(s.health, HEALTH_STARTING);
+	assert_int_equal(s.setup_since, t);
+	assert_int_equal(s.consecutive_failures, 0);
+}
+
+static void test_starting_past_the_grace_fails(void **state)
+{
+	(void)state;
+	struct health_cfg c;
+	health_cfg_defaults(&c);
+	c.setup_grace_ms = 60000;
+	int64_t t = 1000000;
+	struct server s = registered_server(t);
+	struct health_outcome o = outcome(HV_STARTING, t + 60000); /* at the edge: still grace */
+	health_apply(&c, &s, &o);
+	assert_int_equal(s.consecutive_failures, 0);
+	t += 60001;
+	for (int i = 1; i <= c.fall; i++) {
+		o = outcome(HV_STARTING, t += 1000);
+		health_apply(&c, &s, &o);
+		assert_int_equal(s.consecutive_failures, i);
+		assert_int_equal(s.health, i < c.fall ? HEALTH_STARTING : HEALTH_OFFLINE);
+		assert_non_null(strstr(s.last_check.error, "past the setup grace of 60 s"));
+	}
+	assert_true(s.health_score < 100);
+	/* Down now, and STARTING keeps counting: it does not bring it back to starting. */
+	o = outcome(HV_STARTING, t += 1000);
+	health_apply(&c, &s, &o);
+	assert_int_equal(s.health, HEALTH_OFFLINE);
+	assert_int_equal(s.consecutive_failures, c.fall + 1);
+	/* Once it passes, it climbs like any offline server (rise passes). */
 	struct health_outcome p = outcome(HV_PASS, t += 1000);
 	health_apply(&c, &s, &p);
+	assert_int_equal(s.health, HEALTH_OFFLINE);
 	health_apply(&c, &s, &p);
 	assert_int_equal(s.health, HEALTH_ONLINE);
-	assert_int_equal(s.last_success_at, t);
+	assert_int_equal(s.setup_since, 0);
+}
+
+static void test_starting_server_that_fails_goes_offline(void **state)
+{
+	(void)state;
+	struct health_cfg c;
+	health_cfg_defaults(&c);
+	int64_t t = 1000;
+	struct server s = registered_server(t);
+	/* Unreachable is a real failure, grace or not: fall of them take it offline. */
+	for (int i = 1; i <= c.fall; i++) {
+		struct health_outcome f = outcome(HV_FAIL, t += 1000);
+		health_apply(&c, &s, &f);
+		assert_int_equal(s.consecutive_failures, i);
+		assert_int_equal(s.health, i < c.fall ? HEALTH_STARTING : HEALTH_OFFLINE);
+		assert_false(server_health_routable(s.health));
+	}
+	/* The setup spell began at registration: a STARTING answer now is within it
+	 * and shows the server as starting again, without counting. */
+	struct health_outcome o = outcome(HV_STARTING, t += 1000);
+	health_apply(&c, &s, &o);
+	assert_int_equal(s.health, HEALTH_STARTING);
+	assert_int_equal(s.setup_since, 1000);
+	assert_int_equal(s.consecutive_failures, c.fall);
 }
 
 static void test_maintenance_is_never_touched(void **state)
@@ -650,8 +728,11 @@ static void test_run_probes_by_protocol(void **state)
 	assert_int_equal(health_run(&o, &sum), 0);
 	assert_int_equal(sum.checked, (int)n + 2);
 	assert_int_equal(sum.servers, (int)n + 2);
-	assert_int_equal(sum.up, (int)n + 2); /* one failure leaves every one up */
-	assert_int_equal(sum.changed, 0);
+	/* One failure leaves every one up; STARTING takes its server out at once,
+	 * without counting a failure (the setup grace). */
+	assert_int_equal(sum.up, (int)n + 1);
+	assert_int_equal(sum.starting, 1);
+	assert_int_equal(sum.changed, 1);
 	assert_true(sum.elapsed_ms < 5 * cfg.timeout_ms);
 	for (size_t i = 0; i < n; i++) {
 		struct server s = load(rows[i].id);
@@ -661,7 +742,9 @@ static void test_run_probes_by_protocol(void **state)
 				    s.consecutive_failures, (long long)s.last_success_at);
 			fail();
 		}
-		assert_int_equal(s.check_counter, rows[i].passed ? 4 : 3);
+		bool starting = strcmp(rows[i].id, "cog-starting") == 0;
+		assert_int_equal(s.check_counter, starting ? 0 : rows[i].passed ? 4 : 3);
+		assert_int_equal(s.health == HEALTH_STARTING, starting);
 		server_free(&s);
 	}
 	struct server r = load("refused");
@@ -680,14 +763,16 @@ static void test_run_probes_by_protocol(void **state)
 	assert_int_equal(health_run(&o, &sum), 0);
 	assert_int_equal(sum.checked, (int)n + 2);
 	assert_int_equal(health_run(&o, &sum), 0);
-	/* passing: ready, busy, big, http-ok, http-big; STARTING fails the counter too */
+	/* passing: ready, busy, big, http-ok, http-big; STARTING stays starting */
 	assert_int_equal(sum.up, 5);
-	assert_int_equal(sum.down, (int)n + 2 - 5);
-	assert_int_equal(sum.changed, (int)n + 2 - 5);
+	assert_int_equal(sum.starting, 1);
+	assert_int_equal(sum.down, (int)n + 2 - 5 - 1);
+	assert_int_equal(sum.changed, (int)n + 2 - 5 - 1);
 	assert_int_equal(health_summary_exit(&sum), 1);
 	struct server st = load("cog-starting");
-	assert_int_equal(st.health, HEALTH_OFFLINE);
+	assert_int_equal(st.health, HEALTH_STARTING);
 	assert_int_equal(st.consecutive_failures, 0);
+	assert_int_equal(st.health_score, 100);
 	server_free(&st);
 
 	/* max_checks bounds a run (the most overdue first) */
@@ -985,6 +1070,8 @@ int main(void)
 	    cmocka_unit_test(test_counter_normalize),
 	    cmocka_unit_test(test_status_follows_counter),
 	    cmocka_unit_test(test_starting_is_not_routable_but_not_an_error),
+	    cmocka_unit_test(test_starting_past_the_grace_fails),
+	    cmocka_unit_test(test_starting_server_that_fails_goes_offline),
 	    cmocka_unit_test(test_maintenance_is_never_touched),
 	    cmocka_unit_test(test_degraded_by_latency),
 	    cmocka_unit_test(test_intervals),

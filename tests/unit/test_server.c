@@ -97,13 +97,16 @@ static void test_minimal_registration_defaults(void **state)
 	assert_false(s.callback);
 	assert_string_equal(s.callback_token_hash, "");
 	assert_false(s.maintenance);
-	assert_int_equal(s.health, HEALTH_ONLINE);
-	assert_string_equal(server_status(&s), "online");
+	/* Not routable until a check passes (the registration probe's or the job's). */
+	assert_int_equal(s.health, HEALTH_STARTING);
+	assert_string_equal(server_status(&s), "starting");
+	assert_int_equal(s.check_counter, 0);
 	assert_int_equal(s.health_score, 100);
 	assert_int_equal(s.current_load, 0);
 	assert_in_range(s.registered_at, before, now_ms());
 	assert_int_equal(s.last_heartbeat, s.registered_at);
 	assert_int_equal(s.status_since, s.registered_at);
+	assert_int_equal(s.setup_since, s.registered_at);
 
 	/* Two registrations without ids get different ids. */
 	struct server t;
@@ -445,7 +448,8 @@ static void test_public_form_has_no_secrets(void **state)
 	assert_null(json_get(pub, "callbackToken"));
 	assert_null(json_get(pub, "checkCounter")); /* internal bookkeeping stays inside */
 	assert_true(json_bool_or(pub, "hasCallbackToken", false));
-	assert_string_equal(json_str_or(pub, "status", ""), "online");
+	assert_string_equal(json_str_or(pub, "status", ""), "starting");
+	assert_int_equal(json_int_or(pub, "setupSince", 0), s.setup_since);
 	assert_string_equal(json_str_or(pub, "id", ""), s.id);
 	/* And nothing anywhere in the text holds the hash. */
 	struct jgen g;
