@@ -13,6 +13,7 @@
 #include "model/config.h"
 #include "sched/cancel.h"
 #include "sched/dispatch.h"
+#include "sched/expiry.h"
 #include "sched/server_health.h"
 #include "fs/journal.h"
 #include "base/log.h"
@@ -269,6 +270,15 @@ int sweep_run(const struct sweep_opts *o, struct sweep_summary *s)
 		s->dispatched += dispatch_drain(o->max_dispatch, left);
 	}
 
+	/* After the dispatch: a task a server can take now is sent, not expired. */
+	if (mono_ms() < until) {
+		struct expiry_summary ex;
+		queue_expiry_run((int)config_sect_int("sweep", "maxQueueChecks", 5000, 1, 1000000),
+				 until, &ex);
+		s->expired = ex.expired;
+		s->unservable = ex.unservable;
+	}
+
 	struct health_cfg hc;
 	health_cfg_load(&hc);
 	struct server_ctx sc = {
@@ -303,8 +313,10 @@ void sweep_summary_line(const struct sweep_summary *s, int code, char *out, size
 	snprintf(out, n,
 		 "TASKGATE SWEEP %s - %d active, %d timed out, %d failed, %d dispatched, %d "
 		 "queued, %d load corrections | active=%d timed_out=%d failed=%d dispatched=%d "
-		 "queued=%d corrected=%d offline=%d unregistered=%d removed=%d elapsed_ms=%lld",
+		 "queued=%d corrected=%d offline=%d unregistered=%d removed=%d expired=%d "
+		 "unservable=%d elapsed_ms=%lld",
 		 words[code & 3], s->active, s->timed_out, s->failed, s->dispatched, s->queued,
 		 s->corrected, s->active, s->timed_out, s->failed, s->dispatched, s->queued,
-		 s->corrected, s->offline, s->unregistered, s->removed, s->elapsed_ms);
+		 s->corrected, s->offline, s->unregistered, s->removed, s->expired, s->unservable,
+		 s->elapsed_ms);
 }

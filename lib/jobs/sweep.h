@@ -7,6 +7,8 @@
  *     difference seen twice, a moment apart, is drift and is corrected (a single
  *     sighting may be a reservation whose task is being written right now);
  *  3. QUEUED tasks whose nextAttemptAt has come are dispatched while capacity lasts;
+ *     then those that waited longer than their queueTimeoutSeconds are FAILED, and
+ *     those no registered server could take are recorded (sched/expiry.h);
  *  4. servers with no heartbeat and no successful check for staleAfter go offline,
  *     and are unregistered after removeAfter (never while tasks run on them);
  *  5. finished tasks older than retentionDays are removed (their stats stay).
@@ -36,6 +38,8 @@ struct sweep_summary {
 	int offline;	     /* servers marked offline as stale */
 	int unregistered;    /* servers removed after removeAfter */
 	int removed;	     /* expired tasks deleted */
+	int expired;	     /* queued tasks FAILED for waiting longer than queueTimeoutSeconds */
+	int unservable;	     /* queued tasks no registered server could take */
 	int queued;	     /* queue depth after the run, counted up to SWEEP_QUEUED_COUNT_MAX */
 	long long elapsed_ms;
 };

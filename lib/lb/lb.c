@@ -43,6 +43,16 @@ enum lb_verdict lb_eligible(const struct server *s, const struct lb_task *t)
 		return LB_STARTING;
 	if (!server_health_routable(s->health))
 		return LB_OFFLINE;
+	enum lb_verdict wish = lb_match(s, t);
+	if (wish != LB_OK)
+		return wish;
+	if (s->current_load >= s->max_concurrent)
+		return LB_FULL;
+	return LB_OK;
+}
+
+enum lb_verdict lb_match(const struct server *s, const struct lb_task *t)
+{
 	if (t->model && s->models.n && !strlist_has(&s->models, t->model))
 		return LB_MODEL;
 	if (t->group && !strlist_has(&s->groups, t->group))
@@ -51,8 +61,6 @@ enum lb_verdict lb_eligible(const struct server *s, const struct lb_task *t)
 		for (size_t i = 0; i < t->tags->n; i++)
 			if (!strlist_has(&s->tags, t->tags->v[i]))
 				return LB_TAGS;
-	if (s->current_load >= s->max_concurrent)
-		return LB_FULL;
 	return LB_OK;
 }
 

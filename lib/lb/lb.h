@@ -55,6 +55,9 @@ enum lb_verdict {
 const char *lb_verdict_text(enum lb_verdict v);
 /* Eligibility of s for t: status, maintenance, model, group, tags, capacity. */
 enum lb_verdict lb_eligible(const struct server *s, const struct lb_task *t);
+/* The task's wishes alone (model, group, tags), whatever the server's status and
+ * load: LB_OK, LB_MODEL, LB_GROUP or LB_TAGS. */
+enum lb_verdict lb_match(const struct server *s, const struct lb_task *t);
 
 struct lb_candidate {
 	const char *id;

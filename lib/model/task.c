@@ -47,6 +47,7 @@ static const struct task_member_info members[TASK_MEMBER_COUNT] = {
 	M(TM_REQ_PRIORITY, TASK_PART_REQUEST, "priority", PUBLIC, TASK_PART_VALUE),
 	M(TM_REQ_TIMEOUT, TASK_PART_REQUEST, "timeoutSeconds", PUBLIC, TASK_PART_VALUE),
 	M(TM_REQ_MAX_ATTEMPTS, TASK_PART_REQUEST, "maxAttempts", PUBLIC, TASK_PART_VALUE),
+	M(TM_REQ_QUEUE_TIMEOUT, TASK_PART_REQUEST, "queueTimeoutSeconds", PUBLIC, TASK_PART_VALUE),
 	M(TM_REQ_AFFINITY_KEY, TASK_PART_REQUEST, "affinityKey", PUBLIC, TASK_PART_VALUE),
 	M(TM_REQ_GROUP, TASK_PART_REQUEST, "group", PUBLIC, TASK_PART_VALUE),
 	M(TM_REQ_TAGS, TASK_PART_REQUEST, "tags", PUBLIC, TASK_PART_VALUE),
@@ -190,6 +191,8 @@ static void task_defaults(struct task *t)
 	memset(t, 0, sizeof *t);
 	t->timeout_s = (int)config_sect_int("tasks", "defaultTimeoutSeconds", 300, 1, 86400);
 	t->max_attempts = (int)config_sect_int("tasks", "defaultMaxAttempts", 3, 1, 100);
+	t->queue_timeout_s =
+	    (int)config_sect_int("tasks", "queueTimeoutSeconds", 3600, 0, QUEUE_TIMEOUT_MAX);
 }
 
 int task_from_request(yajl_val body, struct task *t, struct verr *e)
@@ -211,6 +214,8 @@ int task_from_request(yajl_val body, struct task *t, struct verr *e)
 	if (verr_opt_int(body, "priority", NULL, -1000, 1000, &t->priority, e) < 0 ||
 	    verr_opt_int(body, "timeoutSeconds", NULL, 1, 86400, &t->timeout_s, e) < 0 ||
 	    verr_opt_int(body, "maxAttempts", NULL, 1, 100, &t->max_attempts, e) < 0 ||
+	    verr_opt_int(body, "queueTimeoutSeconds", NULL, 0, QUEUE_TIMEOUT_MAX,
+			 &t->queue_timeout_s, e) < 0 ||
 	    opt_label(body, "affinityKey", AFFINITY_MAX_LEN, &t->affinity_key, e) < 0 ||
 	    opt_label(body, "group", LABEL_MAX_LEN, &t->group, e) < 0)
 		goto fail;
@@ -271,6 +276,8 @@ void task_from_doc(yajl_val doc, struct task *t)
 	t->priority = (int)json_int_or(rq, "priority", 0);
 	t->timeout_s = (int)json_int_or(rq, "timeoutSeconds", 300);
 	t->max_attempts = (int)json_int_or(rq, "maxAttempts", 3);
+	/* Tasks stored before the field never expire: their clients did not ask. */
+	t->queue_timeout_s = (int)json_int_or(rq, "queueTimeoutSeconds", 0);
 	t->affinity_key = dup_or_null(json_str_or(rq, "affinityKey", NULL));
 	t->group = dup_or_null(json_str_or(rq, "group", NULL));
 	strlist_from_json(&t->tags, json_get(rq, "tags"));
@@ -360,6 +367,7 @@ static void emit_request(const struct task *t, const struct form *f)
 	put_int(f, TM_REQ_PRIORITY, t->priority);
 	put_int(f, TM_REQ_TIMEOUT, t->timeout_s);
 	put_int(f, TM_REQ_MAX_ATTEMPTS, t->max_attempts);
+	put_int(f, TM_REQ_QUEUE_TIMEOUT, t->queue_timeout_s);
 	put_str(f, TM_REQ_AFFINITY_KEY, t->affinity_key);
 	put_str(f, TM_REQ_GROUP, t->group);
 	if (member(f, TM_REQ_TAGS))

@@ -31,6 +31,8 @@ enum task_status {
 };
 
 #define TASK_ID_LEN 36
+/* queueTimeoutSeconds at most (30 days); 0 = never. */
+#define QUEUE_TIMEOUT_MAX (30 * 86400)
 #define TASK_LOG_TAIL 4096 /* bytes of backend logs kept beside the result */
 
 struct task_attempt {
@@ -51,6 +53,7 @@ struct task {
 	int priority;
 	int timeout_s;
 	int max_attempts;
+	int queue_timeout_s; /* longest wait in QUEUED before it fails; 0 = never */
 	char *affinity_key; /* may be NULL */
 	char *group;	    /* may be NULL */
 	struct strlist tags;
@@ -103,6 +106,7 @@ enum task_member {
 	TM_REQ_PRIORITY,
 	TM_REQ_TIMEOUT,
 	TM_REQ_MAX_ATTEMPTS,
+	TM_REQ_QUEUE_TIMEOUT,
 	TM_REQ_AFFINITY_KEY,
 	TM_REQ_GROUP,
 	TM_REQ_TAGS,

@@ -17,11 +17,12 @@
 #include "base/util.h"
 
 const char *const alert_kind_name[AK_COUNT] = {"failure_rate", "server_offline", "queue_depth",
-					       "oldest_queued", "no_healthy_server"};
+					       "oldest_queued", "no_healthy_server",
+					       "unservable_tasks"};
 const char *const alert_state_name[4] = {"none", "pending", "firing", "resolved"};
 
-static const double default_threshold[AK_COUNT] = {20, 0, 100, 300, 0};
-static const int default_window[AK_COUNT] = {15, 0, 0, 0, 0};
+static const double default_threshold[AK_COUNT] = {20, 0, 100, 300, 0, 0};
+static const int default_window[AK_COUNT] = {15, 0, 0, 0, 0, 0};
 
 #define WINDOW_MAX_MIN 10080 /* a week */
 
@@ -68,7 +69,7 @@ static bool rule_parse(yajl_val v, struct alert_rule *r, const char **why)
 	int k = kind_from_name(json_str_or(v, "kind", ""));
 	if (k < 0)
 		return *why = "kind must be failure_rate, server_offline, queue_depth, "
-			      "oldest_queued or no_healthy_server",
+			      "oldest_queued, no_healthy_server or unservable_tasks",
 		       false;
 	r->kind = (enum alert_kind)k;
 	r->threshold = default_threshold[k];
@@ -139,6 +140,27 @@ size_t alerts_rules_parse(yajl_val arr, struct alert_rule **out, struct buf *err
 	}
 	*out = v;
 	return n;
+}
+
+size_t alerts_rules_load(struct alert_rule **out, struct buf *errors)
+{
+	size_t n = alerts_rules_parse(json_get(config_doc(), "alerts"), out, errors);
+	for (size_t i = 0; i < n; i++)
+		if ((*out)[i].kind == AK_UNSERVABLE_TASKS ||
+		    strcmp((*out)[i].name, ALERTS_BUILTIN_UNSERVABLE) == 0)
+			return n;
+	/* Tasks nobody can ever take are an operator's problem on every tree, alerts
+	 * configured or not: the rule is built in unless the config has its own. */
+	struct alert_rule *v = realloc(*out, (n + 1) * sizeof *v);
+	if (!v)
+		abort();
+	memset(&v[n], 0, sizeof v[n]);
+	snprintf(v[n].name, sizeof v[n].name, "%s", ALERTS_BUILTIN_UNSERVABLE);
+	v[n].kind = AK_UNSERVABLE_TASKS;
+	v[n].threshold = default_threshold[AK_UNSERVABLE_TASKS];
+	v[n].min_tasks = 5;
+	*out = v;
+	return n + 1;
 }
 
 /* ---- state ---- */
@@ -642,6 +664,30 @@ static size_t observe_no_healthy_server(struct eval_ctx *c, const struct alert_r
 	return n;
 }
 
+static size_t observe_unservable(struct eval_ctx *c, const struct alert_rule *r,
+				 struct alert_obs **out)
+{
+	size_t n = 0;
+	char waited[32];
+	const struct unservable *u = &live_of(c)->unservable;
+	for (size_t i = 0; i < u->n; i++) {
+		const struct unservable_want *w = &u->v[i];
+		if (r->model[0] && strcmp(w->model, r->model) != 0)
+			continue;
+		/* One alert per wish: the text names what to register or fix. */
+		struct alert_obs *o = obs_add(out, &n, w->text);
+		o->value = w->tasks;
+		o->active = o->value > r->threshold;
+		o->since = w->since;
+		fmt_duration(waited, sizeof waited, w->since ? c->now - w->since : 0);
+		snprintf(o->message, sizeof o->message,
+			 "%d task%s want%s %s (the oldest, %s, has waited %s)", w->tasks,
+			 w->tasks == 1 ? "" : "s", w->tasks == 1 ? "s" : "", w->text, w->oldest,
+			 waited);
+	}
+	return n;
+}
+
 typedef size_t (*observer)(struct eval_ctx *c, const struct alert_rule *r,
 			   struct alert_obs **out);
 static const observer observers[AK_COUNT] = {
@@ -650,6 +696,7 @@ static const observer observers[AK_COUNT] = {
     [AK_QUEUE_DEPTH] = observe_queue_depth,
     [AK_OLDEST_QUEUED] = observe_oldest_queued,
     [AK_NO_HEALTHY_SERVER] = observe_no_healthy_server,
+    [AK_UNSERVABLE_TASKS] = observe_unservable,
 };
 
 /* The rule's observations (*out the caller's to free); how many. */
@@ -716,7 +763,7 @@ int alerts_run(const struct alerts_opts *o, struct alerts_result *r)
 	c.now = o->now ? o->now : now_ms();
 	struct buf errors = BUF_INIT;
 	struct alert_rule *rules;
-	size_t nrules = alerts_rules_parse(json_get(config_doc(), "alerts"), &rules, &errors);
+	size_t nrules = alerts_rules_load(&rules, &errors);
 	r->rules = (int)nrules;
 	if (errors.len) {
 		for (char *line = errors.data; line && *line;) {

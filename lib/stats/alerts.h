@@ -9,7 +9,8 @@
  *     {"name": "gpu-down", "kind": "server_offline", "windowMinutes": 5, "server": "gpu-1"},
  *     {"name": "backlog", "kind": "queue_depth", "threshold": 100},
  *     {"name": "stuck", "kind": "oldest_queued", "threshold": 300},
- *     {"name": "sdxl-dead", "kind": "no_healthy_server", "model": "sdxl"}
+ *     {"name": "sdxl-dead", "kind": "no_healthy_server", "model": "sdxl"},
+ *     {"name": "nobody", "kind": "unservable_tasks", "model": "sdxl"}
  *   ],
  *   "alertWebhook": "https://hooks.example/taskgate", "alertWebhookToken": "..." (optional)
  *
@@ -24,7 +25,12 @@
  *   oldest_queued      the longest-waiting due task waited more than threshold [300]
  *                      seconds;
  *   no_healthy_server  no routable server (online or degraded, not in maintenance) for
- *                      "model" (or at all).
+ *                      "model" (or at all);
+ *   unservable_tasks   more than threshold [0] queued tasks (of "model", or any) want
+ *                      what no registered server offers (model/unservable.h, as the
+ *                      sweep last found); one alert per wish, its text the subject
+ *                      ("group 'cpu' that no server has"). Built in, as
+ *                      "unservable-tasks", unless the config has a rule of the kind.
  * For the last three (and server_offline), windowMinutes is how long the condition
  * must hold before the alert fires (state "pending" until then).
  *
@@ -53,6 +59,7 @@ enum alert_kind {
 	AK_QUEUE_DEPTH,
 	AK_OLDEST_QUEUED,
 	AK_NO_HEALTHY_SERVER,
+	AK_UNSERVABLE_TASKS,
 	AK_COUNT
 };
 extern const char *const alert_kind_name[AK_COUNT];
@@ -71,6 +78,9 @@ struct alert_rule {
  * described in errors (one line each). Returns how many rules are in *out (caller
  * frees). */
 size_t alerts_rules_parse(yajl_val arr, struct alert_rule **out, struct buf *errors);
+/* The rules in force: config.json's, then the built-in ones it does not replace. */
+#define ALERTS_BUILTIN_UNSERVABLE "unservable-tasks"
+size_t alerts_rules_load(struct alert_rule **out, struct buf *errors);
 
 enum alert_state { AS_NONE = 0, AS_PENDING, AS_FIRING, AS_RESOLVED };
 extern const char *const alert_state_name[4];

@@ -66,7 +66,7 @@ void alerts_report(struct jgen *g, int64_t evaluated_at)
 	alerts_state_load(&s);
 	struct buf errors = BUF_INIT;
 	struct alert_rule *rules;
-	size_t nrules = alerts_rules_parse(json_get(config_doc(), "alerts"), &rules, &errors);
+	size_t nrules = alerts_rules_load(&rules, &errors);
 
 	jg_obj(g);
 	statsq_jg_time(g, "evaluatedAt", evaluated_at);

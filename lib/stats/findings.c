@@ -110,6 +110,25 @@ static void find_no_servers(struct pass *p)
 		    live->nservers);
 }
 
+/* Queued tasks no registered server could take, as the sweep last found them. */
+static void find_unservable(struct pass *p)
+{
+	const struct statsq_live *live = p->in->live;
+	if (!live)
+		return;
+	const struct unservable *u = &live->unservable;
+	int named = 0;
+	for (size_t i = 0; i < u->n; i++) {
+		const struct unservable_want *w = &u->v[i];
+		add(&p->l, FINDING_WARNING, w->model, "%d task%s want%s %s", w->tasks,
+		    w->tasks == 1 ? "" : "s", w->tasks == 1 ? "s" : "", w->text);
+		named += w->tasks;
+	}
+	if (u->tasks > named)
+		add(&p->l, FINDING_WARNING, NULL,
+		    "%d more queued tasks want what no registered server offers", u->tasks - named);
+}
+
 /* Servers by their attempts, models by their tasks (see stats/failrule.h). */
 static void find_failures(struct pass *p)
 {
@@ -235,6 +254,7 @@ size_t findings_build(const struct findings_input *in, struct finding **out)
 			 .fail_pct = in->failure_pct > 0 ? in->failure_pct : 20};
 	findings_window_phrase(in->window_ms, p.phrase, sizeof p.phrase);
 	find_no_servers(&p);
+	find_unservable(&p);
 	find_failures(&p);
 	find_unhealthy(&p);
 	find_waiting(&p);

@@ -4,6 +4,8 @@
  *
  * Rules, in the order they are reported (critical first, then warnings, then notes):
  *   no routable server at all (critical) / none registered (warning);
+ *   queued tasks that want what no registered server offers (warning: "3 tasks
+ *     want group 'cpu' that no server has", from model/unservable.h);
  *   a server that failed >= failurePct (default 20%; critical from 50%) of at least
  *     minTasks (default 5) attempts in the window;
  *   a model whose finished tasks failed at that rate;

@@ -61,6 +61,10 @@ static void queue_gauges(struct buf *out, const struct metrics_input *in)
 	prom_family(out, "taskgate_queue_depth", "gauge",
 		    "Tasks waiting in the queue (QUEUED and PENDING).");
 	prom_sample(out, "taskgate_queue_depth", NULL, 0, (double)in->live.queue_depth);
+	prom_family(out, "taskgate_queue_unservable", "gauge",
+		    "Queued tasks no registered server could take, as the last sweep found.");
+	prom_sample(out, "taskgate_queue_unservable", NULL, 0,
+		    (double)in->live.unservable.tasks);
 	prom_family(out, "taskgate_queue_due", "gauge",
 		    "Queued tasks that are due now (not backing off before a retry).");
 	prom_sample(out, "taskgate_queue_due", NULL, 0, (double)in->live.due);

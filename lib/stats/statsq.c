@@ -485,6 +485,7 @@ void statsq_live_load(struct statsq_live *l, int64_t now)
 			l->offline++;
 	}
 	free(ids);
+	unservable_load(&l->unservable);
 }
 
 void statsq_live_free(struct statsq_live *l)

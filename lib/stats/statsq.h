@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "model/server.h"
+#include "model/unservable.h"
 #include "stats/stats.h"
 
 struct statsq_info {
@@ -50,6 +51,7 @@ struct statsq_live {
 	struct server *servers; /* sorted by id */
 	size_t nservers;
 	int online, degraded, offline, maintenance, starting;
+	struct unservable unservable; /* what the last sweep found no server could take */
 };
 void statsq_live_load(struct statsq_live *l, int64_t now);
 void statsq_live_free(struct statsq_live *l);

@@ -296,7 +296,7 @@ client GET /api/v2/alerts
 expect_eq "alerts: sdxl-failures is firing" "$(field '[.firing[].name] | join(",")')" sdxl-failures
 check "alerts: the message says why" jqe '.firing[0].message | test("model sdxl: 60% of the 5 tasks")' <<< "$BODY"
 expect_eq "alerts: the bad rule is reported" "$(field '.ruleErrors | length')" 1
-expect_eq "alerts: three usable rules" "$(field '.rules | length')" 3
+expect_eq "alerts: three usable rules and the built-in one" "$(field '[.rules[].name] | join(",")')" "sdxl-failures,backlog,llama-dead,unservable-tasks"
 wait_for test -s "$WORK/hook.log"
 expect_eq "webhook: one POST" "$(wc -l < "$WORK/hook.log")" 1
 check "webhook: state firing" jqe 'select(.alert == "sdxl-failures" and .state == "firing")' "$WORK/hook.log"

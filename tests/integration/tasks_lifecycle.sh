@@ -10,6 +10,9 @@
 #  (g) listing: status/serverId filters, limit and cursor paging, bad filters 400
 # No cron runs. Every loop is bounded in count and time; only 127.0.0.1 is used.
 . "$(dirname "$0")/../lib.sh"
+# predictions NAME: the requests mock NAME received, without the health checks (a
+# registration probes the server once before it answers).
+predictions() { mock "$1" /__requests | jq '[.[] | select(.path | test("^/health") | not)]'; }
 
 # reg_server ID PROTOCOL PORT MAXC MODEL [ASYNC]: register a mock as a server that
 # serves only MODEL (so each test decides where its tasks go).
@@ -65,7 +68,7 @@ check "(a) completedAt and updatedAt are stamped, not before createdAt" \
 expect_eq "(a) no error" "$(jget .error)" null
 check "(a) the progress of the start webhook was recorded" \
 	jqe '.progress.status == "processing"' <<< "$BODY"
-mock cog /__requests > "$WORK/a.req"
+predictions cog > "$WORK/a.req"
 expect_eq "(a) the backend got exactly one prediction request" "$(jq length "$WORK/a.req")" 1
 expect_eq "(a) ... PUT /predictions/<task>-1" "$(jq -r '.[0] | .method + " " + .path' "$WORK/a.req")" \
 	"PUT /predictions/$id-1"
@@ -93,7 +96,7 @@ client GET "/api/v2/tasks/$sid"
 expect_eq "(b) result.output is the response's output" "$(jc .result.output)" \
 	'{"echo":{"x":[1,2]},"server":"sync"}'
 expect_eq "(b) serverId h1" "$(jget .serverId)" h1
-mock sync /__requests > "$WORK/b.req"
+predictions sync > "$WORK/b.req"
 expect_eq "(b) one POST /predict" "$(jq -r '[.[] | .method + " " + .path] | join(",")' "$WORK/b.req")" \
 	"POST /predict"
 jq -r '.[0].body' "$WORK/b.req" > "$WORK/b.body"
@@ -110,7 +113,7 @@ client GET "/api/v2/tasks/$aid"
 expect_eq "(c) result.output comes from the callback" "$(jc .result.output)" \
 	'{"echo":"just a string","server":"async"}'
 expect_eq "(c) serverId a1" "$(jget .serverId)" a1
-mock async /__requests > "$WORK/c.req"
+predictions async > "$WORK/c.req"
 jq -r '.[0].body' "$WORK/c.req" > "$WORK/c.body"
 check "(c) the backend got a callbackUrl for attempt 1" \
 	jqe --arg u "$BASE/api/v2/tasks/$aid/callback?attempt=1&token=" '.callbackUrl | startswith($u)' \
