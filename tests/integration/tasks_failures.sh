@@ -13,12 +13,15 @@
 # Every loop is bounded in count and time; only 127.0.0.1 is used.
 . "$(dirname "$0")/../lib.sh"
 
-reg() { # ID PROTOCOL PORT MAXC MODEL
-	local ep
+# reg ID PROTOCOL PORT MAXC MODEL [HEALTH_PORT]: HEALTH_PORT (default PORT) answers the
+# health checks, so a server whose predictions fail can still pass the registration
+# probe (a server that fails it is "starting" and takes no task).
+reg() {
+	local ep hp=${6:-$3}
 	if [ "$2" = cog ]; then
-		ep="{\"predict\":\"http://127.0.0.1:$3/predictions\",\"health\":\"http://127.0.0.1:$3/health-check\"}"
+		ep="{\"predict\":\"http://127.0.0.1:$3/predictions\",\"health\":\"http://127.0.0.1:$hp/health-check\"}"
 	else
-		ep="{\"predict\":\"http://127.0.0.1:$3/predict\",\"health\":\"http://127.0.0.1:$3/health\"}"
+		ep="{\"predict\":\"http://127.0.0.1:$3/predict\",\"health\":\"http://127.0.0.1:$hp/health\"}"
 	fi
 	admin POST /api/v2/servers "{\"id\":\"$1\",\"protocol\":\"$2\",\"endpoints\":$ep,\"capabilities\":{\"maxConcurrent\":$4,\"supportedModels\":[\"$5\"]}}"
 	[ "$STATUS" = 201 ]
@@ -162,7 +165,7 @@ expect_eq "(c) e1's load is 0" "$(server_load e1)" 0
 expect_eq "(c) o1's load is 0" "$(server_load o1)" 0
 
 check "(c) register e2 (500) for model md" reg e2 cog "$MOCK_PORT_err2" 4 md
-check "(c) register x1 (nothing listens on its port) for model md" reg x1 cog "$DEAD_PORT" 4 md
+check "(c) register x1 (nothing listens on its predict port; good answers its checks) for model md" reg x1 cog "$DEAD_PORT" 4 md "$MOCK_PORT_good"
 submit md '"maxAttempts":3'
 dead=$TID
 check "(c) a task no server can run is FAILED after 3 attempts within 8 s, with no other request" \
@@ -190,7 +193,7 @@ check "(c) the 500 is named in e2's attempt" \
 	jqe '[.history[] | select(.serverId == "e2") | .error] | all(test("500"))' <<< "$BODY"
 expect_eq "(c) e2's load is 0" "$(server_load e2)" 0
 expect_eq "(c) x1's load is 0" "$(server_load x1)" 0
-check "(c) register x2 (nothing listens) for model m1" reg x2 cog "$DEAD_PORT2" 2 m1
+check "(c) register x2 (nothing listens on its predict port) for model m1" reg x2 cog "$DEAD_PORT2" 2 m1 "$MOCK_PORT_good"
 submit m1 '"maxAttempts":1'
 one=$TID
 check "(c) maxAttempts 1 on a refused connection: FAILED after one attempt" wait_for is_status "$one" FAILED
@@ -200,7 +203,7 @@ check "(c) ... the error names the connection failure" jqe '.error | test("onnec
 expect_eq "(c) x2's load is 0" "$(server_load x2)" 0
 
 # ---------------------------------------------------------------- (d) starting
-check "(d) register s1 (503 starting) for model ms" reg s1 cog "$MOCK_PORT_start" 2 ms
+check "(d) register s1 (predictions answer 503 starting; good answers its checks) for model ms" reg s1 cog "$MOCK_PORT_start" 2 ms "$MOCK_PORT_good"
 submit ms '"maxAttempts":1'
 st=$TID
 check "(d) a 503 (starting) answer puts the task back in the queue" wait_for is_status "$st" QUEUED
