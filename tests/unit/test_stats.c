@@ -19,6 +19,9 @@
 #include "stats/alerts.h"
 #include "stats/failrule.h"
 #include "stats/findings.h"
+#include "model/unservable.h"
+#include "fs/store.h"
+#include "testutil.h"
 #include "stats/stats.h"
 #include "stats/statsq.h"
 
@@ -437,6 +440,74 @@ static void test_findings(void **state)
 	buf_free(&b);
 }
 
+/* Queued tasks nobody can take: one finding per wish, counted; the document that
+ * carries them between the sweep and the readers survives a damaged file. */
+static void test_unservable(void **state)
+{
+	(void)state;
+	struct stats_agg empty;
+	stats_agg_init(&empty);
+	struct server sv[1];
+	memset(sv, 0, sizeof sv);
+	snprintf(sv[0].id, sizeof sv[0].id, "gpu-1");
+	struct statsq_live live;
+	live_servers(&live, sv, 1);
+	for (int i = 0; i < 3; i++)
+		unservable_add(&live.unservable, "group 'cpu' that no server has", "sd", "t-1", H0 - i);
+	unservable_add(&live.unservable, "model 'x' that no server serves", "x", "t-9", H0);
+	assert_int_equal(live.unservable.tasks, 4);
+	assert_int_equal(live.unservable.n, 2);
+	assert_string_equal(live.unservable.v[0].oldest, "t-1");
+	assert_true(live.unservable.v[0].since == H0 - 2);
+	struct finding *f;
+	struct findings_input in = {.win = &empty, .live = &live, .window_ms = HOUR, .now = H0};
+	size_t n = findings_build(&in, &f);
+	assert_true(has_text(f, n, "3 tasks want group 'cpu' that no server has"));
+	assert_true(has_text(f, n, "1 task wants model 'x' that no server serves"));
+	assert_false(has_text(f, n, "no problems found"));
+	free(f);
+	/* Wishes past UNSERVABLE_WANTS_MAX are counted, not named. */
+	char text[64];
+	for (int i = 0; i < UNSERVABLE_WANTS_MAX; i++) {
+		snprintf(text, sizeof text, "tag 't%d' that no server has", i);
+		unservable_add(&live.unservable, text, "sd", "t-2", H0);
+	}
+	assert_int_equal(live.unservable.n, UNSERVABLE_WANTS_MAX);
+	n = findings_build(&in, &f);
+	assert_true(has_text(f, n, "2 more queued tasks want what no registered server offers"));
+	free(f);
+
+	char *dir = tu_mkdtemp();
+	assert_int_equal(store_init(dir), 0);
+	struct unservable got;
+	unservable_load(&got);
+	assert_int_equal(got.tasks, 0); /* none yet */
+	assert_int_equal(unservable_save(&live.unservable), STORE_OK);
+	assert_int_equal(unservable_save(&live.unservable), STORE_UNCHANGED); /* idle: no write */
+	unservable_load(&got);
+	assert_int_equal(got.tasks, live.unservable.tasks);
+	assert_int_equal(got.n, UNSERVABLE_WANTS_MAX);
+	assert_string_equal(got.v[0].text, "group 'cpu' that no server has");
+	assert_int_equal(got.v[0].tasks, 3);
+	/* A damaged or hostile file reads as what can be trusted of it. */
+	char path[4200];
+	snprintf(path, sizeof path, "%s/unservable.json", dir);
+	const char *bad = "{\"tasks\":2,\"wants\":[{\"text\":\"\",\"tasks\":1},"
+			  "{\"text\":\"x\",\"tasks\":-5},{\"text\":\"y\",\"tasks\":99},"
+			  "{\"text\":7,\"tasks\":1},{\"text\":\"ok\",\"tasks\":2}]}";
+	assert_int_equal(tu_write_file(path, bad, strlen(bad)), 0);
+	unservable_load(&got);
+	assert_int_equal(got.n, 1);
+	assert_string_equal(got.v[0].text, "ok");
+	assert_int_equal(tu_write_file(path, "{\"tasks\":", 10), 0);
+	unservable_load(&got);
+	assert_int_equal(got.tasks, 0);
+	assert_int_equal(got.n, 0);
+	tu_rmtree(dir);
+	free(dir);
+	stats_agg_free(&empty);
+}
+
 /* ---- alerts ---- */
 
 static struct alert_rule rule(const char *json)
@@ -623,6 +694,7 @@ int main(void)
 	    cmocka_unit_test(test_status_time),
 	    cmocka_unit_test(test_hour_names),
 	    cmocka_unit_test(test_findings),
+	    cmocka_unit_test(test_unservable),
 	    cmocka_unit_test(test_alert_rules_parse),
 	    cmocka_unit_test(test_alert_state_machine),
 	    cmocka_unit_test(test_failrule),
