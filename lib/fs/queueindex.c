@@ -98,6 +98,7 @@ static bool parse_entry(const char *name, void *elem, const void *arg)
 	if ((size_t)snprintf(e->key, sizeof e->key, "%s%s", p->prefix, name) >= sizeof e->key)
 		return false;
 	snprintf(e->id, sizeof e->id, "%s", id);
+	e->queued_at = queued;
 	e->not_before = not_before;
 	/* Dispatch order across both forms: what the flat name says (priority, then
 	 * queuedAt, notBefore and id), which a bucket's entry gets from its folder. */

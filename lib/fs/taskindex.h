@@ -43,8 +43,15 @@ struct tindex_entry {
 	char key[TINDEX_KEY_MAX];   /* the entry's path under queue/ (the task's queueKey) */
 	char order[TINDEX_KEY_MAX]; /* sorts in dispatch order */
 	char id[TINDEX_ID_LEN + 1];
-	int64_t not_before;
+	int64_t queued_at;  /* when the task was (last) queued */
+	int64_t not_before; /* not dispatched before (a retry's back-off), 0 = at once */
 };
+/* When the entry's task began to wait for a server: queued, or due again after a
+ * back-off (the queue wait of the statistics and of queue expiry). */
+static inline int64_t tindex_entry_waiting_since(const struct tindex_entry *e)
+{
+	return e->not_before > e->queued_at ? e->not_before : e->queued_at;
+}
 /* Reads up to max queue entries in dispatch order, from the first priority's first
  * buckets only (so the cost follows max, not the queue); returns how many (caller
  * frees *out). */

@@ -731,10 +731,10 @@ static void drop_if_stale(const struct tindex_entry *e, int store_rc, const stru
 			  int64_t now)
 {
 	if (store_rc == STORE_NOENT) {
-		/* The entry is written before the task file: give a creator time. */
-		long long queued_at = 0;
-		sscanf(e->key + 7, "%13lld", &queued_at);
-		if (now - queued_at > 60000)
+		/* The entry is written before the task file: give a creator time (from
+		 * the entry's own queuedAt, not its bucket's start, which may be a
+		 * minute older). */
+		if (now - e->queued_at > 60000)
 			tindex_queue_remove(e->key);
 		return;
 	}

@@ -55,17 +55,6 @@ static bool expire(const char *id, const char *queue_key, const char *why)
 	return true;
 }
 
-/* "<prio>-<queuedAt>-<notBefore>-<id>": when the entry's task became due. */
-static bool entry_since(const struct tindex_entry *e, int64_t *since)
-{
-	int prio;
-	long long queued, not_before;
-	if (sscanf(e->order, "%6d-%13lld-%13lld-", &prio, &queued, &not_before) != 3)
-		return false;
-	*since = not_before > queued ? not_before : queued;
-	return true;
-}
-
 static void check_one(const struct tindex_entry *e, int64_t since, const struct server_list *fleet,
 		      struct unservable *u, struct expiry_summary *s)
 {
@@ -121,8 +110,8 @@ void queue_expiry_run(int max, int64_t until_mono, struct expiry_summary *s)
 			complete = false;
 			break;
 		}
-		int64_t since;
-		if (!entry_since(&e[i], &since) || since > now)
+		int64_t since = tindex_entry_waiting_since(&e[i]);
+		if (since > now)
 			continue; /* backing off before a retry: not waiting for a server */
 		check_one(&e[i], since, &fleet, &u, s);
 	}

@@ -438,11 +438,7 @@ void statsq_live_load(struct statsq_live *l, int64_t now)
 		abort();
 	size_t nw = 0;
 	for (size_t i = 0; i < n; i++) {
-		int prio;
-		long long queued, not_before;
-		if (sscanf(e[i].order, "%6d-%13lld-%13lld-", &prio, &queued, &not_before) != 3)
-			continue;
-		int64_t since = not_before > queued ? not_before : queued;
+		int64_t since = tindex_entry_waiting_since(&e[i]);
 		if (since > now)
 			continue; /* backing off before a retry: not waiting for a server */
 		w[nw].since = since;

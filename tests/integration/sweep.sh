@@ -142,5 +142,30 @@ expect_eq "an expired finished task is removed" "$STATUS" 404
 client GET "/api/v2/tasks/$id"
 expect_eq "a recent finished task stays" "$STATUS" 200
 check "the expired hour folder is gone" test ! -d "$STATE/created/$hour"
+# 8. A queue entry whose task file is not there yet (a create between its two writes)
+# is a hint kept for a minute from the entry's own queuedAt, wherever that falls in
+# its 65.5 s bucket; older, it is dropped. Entries queued 0 to 58 s ago cover the
+# bucket offsets that a grace counted from the bucket's start would cut short.
+now=$(date +%s%3N)
+young=0
+for d in $(seq 0 2000 58000); do
+	q=$((now - d))
+	b=$((q - q % 65536))
+	id=$(printf '00000000-0000-4000-8000-%012d' "$d")
+	mkdir -p "$STATE/queue/500000/$(printf '%013d' "$b")"
+	: > "$STATE/queue/500000/$(printf '%013d' "$b")/$(printf '%013d' "$q")-0000000000000-$id"
+	young=$((young + 1))
+done
+q=$((now - 90000))
+b=$((q - q % 65536))
+old_id=00000000-0000-4000-8000-999999999999
+mkdir -p "$STATE/queue/500000/$(printf '%013d' "$b")"
+: > "$STATE/queue/500000/$(printf '%013d' "$b")/$(printf '%013d' "$q")-0000000000000-$old_id"
+sweep --quiet > /dev/null
+expect_eq "entries of tasks still being created (0-58 s old) are kept" \
+	"$(find "$STATE/queue" -type f -name '*-00000000-0000-4000-8000-0*' | wc -l)" "$young"
+expect_eq "an entry 90 s old without its task is dropped" \
+	"$(find "$STATE/queue" -type f -name "*-$old_id" | wc -l)" 0
+find "$STATE/queue" -type f -name '*-00000000-0000-4000-8000-*' -delete
 check "every state file parses" all_state_parses
 finish
