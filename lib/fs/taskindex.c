@@ -70,35 +70,61 @@ void tindex_prune_dir(const char *dir)
 	rmdir(dir);
 }
 
-int tindex_active_add(const char *id)
+/* "<id>.<attempt>", or "<id>" for attempt 0. */
+static bool active_name_of(const char *id, int attempt, char *out, size_t n)
 {
-	char dir[PATH_MAX];
-	tindex_path(dir, sizeof dir, "active", NULL);
-	return store_touch_entry(dir, id);
+	if (!store_id_valid(id) || attempt < 0)
+		return false;
+	int len = attempt ? snprintf(out, n, "%s.%d", id, attempt) : snprintf(out, n, "%s", id);
+	return len > 0 && (size_t)len < n;
 }
 
-void tindex_active_remove(const char *id)
+int tindex_active_add(const char *id, int attempt)
 {
-	char path[PATH_MAX];
-	if (!store_id_valid(id))
+	char dir[PATH_MAX], name[TINDEX_KEY_MAX];
+	if (!active_name_of(id, attempt, name, sizeof name))
+		return STORE_INVALID;
+	tindex_path(dir, sizeof dir, "active", NULL);
+	return store_touch_entry(dir, name);
+}
+
+void tindex_active_remove(const char *id, int attempt)
+{
+	char path[PATH_MAX], name[TINDEX_KEY_MAX];
+	if (!active_name_of(id, attempt, name, sizeof name))
 		return;
-	tindex_path(path, sizeof path, "active", id);
+	tindex_path(path, sizeof path, "active", name);
 	if (unlink(path) < 0 && errno != ENOENT)
-		log_warn("active: cannot remove %s: %s", id, strerror(errno));
+		log_warn("active: cannot remove %s: %s", name, strerror(errno));
 }
 
 struct active_walk {
-	int (*fn)(const char *id, void *arg);
+	int (*fn)(const char *id, int attempt, void *arg);
 	void *arg;
 };
 
 static int active_name(const char *name, void *arg)
 {
 	const struct active_walk *w = arg;
-	return store_id_valid(name) ? w->fn(name, w->arg) : 0;
+	char id[TINDEX_ID_LEN + 1];
+	int attempt = 0;
+	const char *dot = strchr(name, '.');
+	size_t idlen = dot ? (size_t)(dot - name) : strlen(name);
+	if (idlen != TINDEX_ID_LEN) /* a task id, nothing else */
+		return 0;
+	memcpy(id, name, idlen);
+	id[idlen] = '\0';
+	if (dot) {
+		char *end;
+		long n = strtol(dot + 1, &end, 10);
+		if (*end || end == dot + 1 || n < 1 || n > 1000000)
+			return 0;
+		attempt = (int)n;
+	}
+	return store_id_valid(id) ? w->fn(id, attempt, w->arg) : 0;
 }
 
-int tindex_active_each(int (*fn)(const char *id, void *arg), void *arg)
+int tindex_active_each(int (*fn)(const char *id, int attempt, void *arg), void *arg)
 {
 	char dir[PATH_MAX];
 	struct active_walk w = {fn, arg};

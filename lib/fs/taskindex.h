@@ -5,7 +5,10 @@
  *                          QUEUED (and PENDING) tasks by priority (high first), then
  *                          in 65.5 s buckets, then FIFO; notBefore holds back retries
  *                          (lib/fs/queueindex.c)
- *   active/<id>            PROCESSING tasks (the sweep's work list)
+ *   active/<id>.<attempt>  PROCESSING tasks by running attempt (the sweep's work
+ *                          list); one name per attempt, so the end of attempt n
+ *                          can never remove the entry of attempt n+1 (older trees:
+ *                          active/<id>, read as attempt 0)
  *   created/<YYYYMMDDHH>/<MM>/<createdAt>-<id>
  *                          every task by creation hour and minute (listings,
  *                          retention; lib/fs/createdindex.c)
@@ -63,10 +66,13 @@ size_t tindex_queue_depth_upto(size_t max);
  * queue of ten entries or a million. */
 bool tindex_queue_empty(void);
 
-int tindex_active_add(const char *id);
-void tindex_active_remove(const char *id);
-/* Calls fn for each active id; stops when fn returns non-zero. */
-int tindex_active_each(int (*fn)(const char *id, void *arg), void *arg);
+/* The entry of attempt n of task id (attempt 0: an older tree's active/<id>). */
+int tindex_active_add(const char *id, int attempt);
+void tindex_active_remove(const char *id, int attempt);
+/* Calls fn for each active entry (its task and attempt); stops when fn returns
+ * non-zero. A task may appear twice for a moment (a stale entry of an attempt
+ * that ended beside its next one): readers that count check the attempt. */
+int tindex_active_each(int (*fn)(const char *id, int attempt, void *arg), void *arg);
 
 int tindex_created_add(const char *id, int64_t created_at);
 void tindex_created_remove(const char *id, int64_t created_at);

@@ -15,8 +15,9 @@ struct down_ctx {
 	int64_t until;
 };
 
-static int end_if_on_server(const char *id, void *arg)
+static int end_if_on_server(const char *id, int attempt, void *arg)
 {
+	(void)attempt; /* the task file says which attempt runs */
 	struct down_ctx *c = arg;
 	if (c->seen++ >= FAILOVER_MAX_TASKS * 10 || c->ended >= FAILOVER_MAX_TASKS ||
 	    mono_ms() >= c->until)

@@ -55,23 +55,31 @@ static void cancel_on_backend(const char *server_id, const char *task_id, int at
 	server_free(&srv);
 }
 
-static int check_deadline(const char *id, void *arg)
+static int check_deadline(const char *id, int entry_attempt, void *arg)
 {
 	struct timeout_ctx *c = arg;
 	yajl_val doc;
 	if (task_load_doc(id, &doc) != STORE_OK) {
-		tindex_active_remove(id);
+		tindex_active_remove(id, entry_attempt);
 		return 0;
 	}
 	struct task t;
 	task_from_doc(doc, &t);
 	struct task_attempt *a = task_current_attempt(&t);
-	if (t.status != TASK_PROCESSING || !a) {
+	if (entry_attempt && a && entry_attempt < a->n) {
+		/* An ended attempt's entry beside its successor's: a leftover. */
+		tindex_active_remove(id, entry_attempt);
+	} else if (entry_attempt && a && entry_attempt > a->n) {
+		/* The claim that wrote it has not written the task yet, or died
+		 * before: the same grace as below. */
+		if (now_ms() - t.updated_at > 10000)
+			tindex_active_remove(id, entry_attempt);
+	} else if (t.status != TASK_PROCESSING || !a) {
 		/* Written before the task became PROCESSING, removed after it left: a
 		 * task in any other state here is a leftover hint. Give a dispatch in
 		 * progress a moment before dropping it. */
 		if (now_ms() - t.updated_at > 10000)
-			tindex_active_remove(id);
+			tindex_active_remove(id, entry_attempt);
 	} else {
 		c->s->active++;
 		if (t.deadline && now_ms() > t.deadline + c->margin_ms &&

@@ -186,9 +186,9 @@ static int claim_edit(struct task *t, void *arg)
 	 * before the write makes the task PROCESSING. Written before taking the lock,
 	 * a losing claimant's hint could land after the winner's attempt had ended and
 	 * removed its own, and stay behind a finished task. */
-	if (tindex_active_add(t->id) != STORE_OK)
+	if (arm_attempt(t, c, now) < 0 || tindex_active_add(t->id, c->attempt) != STORE_OK)
 		return STORE_IO;
-	return arm_attempt(t, c, now) == 0 ? STORE_OK : STORE_IO;
+	return STORE_OK;
 }
 
 static void fill_send(struct dispatch_send *send, const char *task_id, const char *server_id,
@@ -216,11 +216,11 @@ int dispatch_place_new(struct task *t, struct dispatch_send *send, struct buf *p
 	rc = tindex_created_add(t->id, t->created_at);
 	if (rc == STORE_OK && chosen >= 0) {
 		struct claim_arg c = {.server_id = snap.v[chosen].id};
-		rc = tindex_active_add(t->id);
-		if (rc == STORE_OK && !task_set_status(t, TASK_PROCESSING, now))
-			rc = TASK_ILLEGAL_MOVE;
+		rc = task_set_status(t, TASK_PROCESSING, now) ? STORE_OK : TASK_ILLEGAL_MOVE;
 		if (rc == STORE_OK && arm_attempt(t, &c, now) < 0)
 			rc = STORE_IO;
+		if (rc == STORE_OK)
+			rc = tindex_active_add(t->id, c.attempt);
 		if (rc == STORE_OK)
 			fill_send(send, t->id, c.server_id, &c);
 	} else if (rc == STORE_OK) {
@@ -408,7 +408,10 @@ int dispatch_end_attempt(const char *task_id, const struct end_request *req,
 	/* The task has left PROCESSING for this attempt: this process, and only this
 	 * one, gives the slot back. */
 	dispatch_release_slot(e.server_id);
-	tindex_active_remove(task_id);
+	/* This attempt's entry only: the task may already run again, under the
+	 * entry of its next attempt. (And an older tree's plain entry.) */
+	tindex_active_remove(task_id, req->attempt);
+	tindex_active_remove(task_id, 0);
 	struct task view = {0};
 	snprintf(view.id, sizeof view.id, "%s", task_id);
 	view.model = e.model;
@@ -831,13 +834,16 @@ struct load_count {
 	size_t n;
 };
 
-static int count_active(const char *id, void *arg)
+static int count_active(const char *id, int attempt, void *arg)
 {
 	struct load_count *lc = arg;
 	yajl_val doc;
 	if (task_load_doc(id, &doc) != STORE_OK)
 		return 0;
-	if (strcmp(json_str_or(doc, "status", ""), "PROCESSING") == 0) {
+	/* Each task once: by the entry of its running attempt (an older tree's
+	 * entry names none). */
+	bool running = attempt == 0 || json_int_or(doc, "attempts", 0) == attempt;
+	if (running && strcmp(json_str_or(doc, "status", ""), "PROCESSING") == 0) {
 		const char *sid = json_str_or(doc, "serverId", "");
 		for (size_t i = 0; i < lc->n; i++)
 			if (strcmp(lc->ids[i], sid) == 0)

@@ -395,9 +395,10 @@ bool statsq_server_serves(const struct server *s, const char *model)
 	return !model || !*model || s->models.n == 0 || strlist_has(&s->models, model);
 }
 
-static int count_one(const char *id, void *arg)
+static int count_one(const char *id, int attempt, void *arg)
 {
 	(void)id;
+	(void)attempt;
 	(*(size_t *)arg)++;
 	return 0;
 }

@@ -27,9 +27,10 @@ void stats_jg_window(struct jgen *g, const struct stats_window *w, const struct 
 
 /* ---- tasks ---- */
 
-static int count_one(const char *id, void *arg)
+static int count_one(const char *id, int attempt, void *arg)
 {
 	(void)id;
+	(void)attempt;
 	(*(size_t *)arg)++;
 	return 0;
 }

@@ -45,6 +45,64 @@ static bool exists(const char *root, const char *rel)
 	return stat(path, &st) == 0;
 }
 
+struct seen {
+	char ids[8][37];
+	int attempts[8];
+	int n;
+};
+
+static int collect(const char *id, int attempt, void *arg)
+{
+	struct seen *s = arg;
+	if (s->n < 8) {
+		snprintf(s->ids[s->n], 37, "%s", id);
+		s->attempts[s->n++] = attempt;
+	}
+	return 0;
+}
+
+/* An attempt that ends removes its own entry, never its successor's: the end of
+ * attempt 1, removed after attempt 2 was claimed (the interleaving that left a task
+ * PROCESSING with no entry, which no sweep then timed out), leaves attempt 2's. */
+static void test_active_entries_per_attempt(void **state)
+{
+	const char *root = *state;
+	char id[37];
+	id_of(7, id);
+	assert_int_equal(tindex_active_add(id, 1), 0);
+	assert_int_equal(tindex_active_add(id, 2), 0); /* the retry's claim */
+	tindex_active_remove(id, 1);		       /* attempt 1's end, late */
+	char rel[64];
+	snprintf(rel, sizeof rel, "active/%s.2", id);
+	assert_true(exists(root, rel));
+	struct seen s = {0};
+	tindex_active_each(collect, &s);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.ids[0], id);
+	assert_int_equal(s.attempts[0], 2);
+	/* An older tree's plain entry reads as attempt 0; names that are neither are
+	 * skipped, whatever lies in the folder. */
+	char other[37], path[4200];
+	id_of(8, other);
+	assert_int_equal(tindex_active_add(other, 0), 0);
+	const char *junk[] = {"x.1", "00000000-0000-4000-8000-000000000009.", "00000000-0000-4000-8000-000000000009.0",
+			      "00000000-0000-4000-8000-000000000009.1x", "../up.1"};
+	for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+		if (strchr(junk[i], '/'))
+			continue;
+		snprintf(path, sizeof path, "%s/active/%s", root, junk[i]);
+		assert_int_equal(tu_write_file(path, "", 0), 0);
+	}
+	memset(&s, 0, sizeof s);
+	tindex_active_each(collect, &s);
+	assert_int_equal(s.n, 2);
+	int plain = strcmp(s.ids[0], other) == 0 ? 0 : 1;
+	assert_string_equal(s.ids[plain], other);
+	assert_int_equal(s.attempts[plain], 0);
+	assert_int_equal(tindex_active_add("../x", 1), STORE_INVALID);
+	assert_int_equal(tindex_active_add(id, -1), STORE_INVALID);
+}
+
 /* Priority first, then queuedAt, across buckets; the key is the entry's path. */
 static void test_queue_order_across_priorities_and_buckets(void **state)
 {
@@ -251,6 +309,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_queue_flat_entries_of_an_older_tree, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_created_walk_pages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_active_entries_per_attempt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_live_figures_read_the_queue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_created_flat_hour_and_retention, setup,
 					    teardown),
