@@ -15,6 +15,8 @@
 #define R_JSON_BODY (1u << 3) /* body must be a JSON document */
 #define R_OPT_BODY (1u << 4)  /* a JSON body is optional */
 #define R_STREAM_BODY (1u << 5) /* the handler reads the body itself, in pieces */
+#define R_BASIC (1u << 6)	/* also takes the token as an HTTP Basic password (the
+				 * status page, which a browser opens; nothing else) */
 
 extern const struct route app_routes[];
 extern const size_t app_route_count;

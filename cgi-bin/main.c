@@ -131,10 +131,16 @@ static size_t body_limit(void)
 static int authorize(const struct route *r, struct http_req *rq, struct http_resp *rs)
 {
 	rq->token = auth_bearer(rq->authorization);
+	if (!rq->token && (r->flags & R_BASIC))
+		rq->token = auth_basic_password(rq->authorization);
 	rq->auth = auth_level_of(rq->token);
 	if (r->flags & (R_CLIENT | R_ADMIN)) {
 		if (!rq->token) {
 			http_header(rs, "WWW-Authenticate", "Bearer realm=\"taskgate\"");
+			if (auth_basic_password(rq->authorization))
+				return http_problem(rs, 401, NULL,
+						    "this route takes only 'Authorization: Bearer "
+						    "<token>': HTTP Basic is for the status page");
 			return http_problem(rs, 401, NULL,
 					    "this route needs 'Authorization: Bearer <token>'");
 		}

@@ -31,7 +31,7 @@ const struct route app_routes[] = {
 	{"GET", "/api/v2/stats/performance", api_stats_performance, R_CLIENT},
 	{"GET", "/api/v2/alerts", api_alerts_list, R_CLIENT},
 	{"GET", "/metrics", api_metrics, R_CLIENT},
-	{"GET", "/status", api_status_page, R_SELF_AUTH},
+	{"GET", "/status", api_status_page, R_SELF_AUTH | R_BASIC},
 };
 
 const size_t app_route_count = sizeof app_routes / sizeof app_routes[0];

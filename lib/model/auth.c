@@ -1,5 +1,6 @@
 #include "model/auth.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -9,45 +10,64 @@
 #include "fs/store.h"
 #include "model/config.h"
 
+static char parsed_token[512];
+
+/* RFC 7235's token68: the alphabet of base64 and base64url, then trailing '='. */
+static bool token68(const char *t, size_t n)
+{
+	size_t i = strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+	if (i == 0 || i > n)
+		return false;
+	while (i < n && t[i] == '=')
+		i++;
+	return i == n;
+}
+
+/* After the scheme word: the value's one credential word, or NULL. */
+static const char *credential_of(const char *authorization, const char *scheme)
+{
+	size_t sl = strlen(scheme);
+	if (!authorization || strncasecmp(authorization, scheme, sl) != 0 ||
+	    authorization[sl] != ' ')
+		return NULL;
+	const char *t = authorization + sl;
+	while (*t == ' ')
+		t++;
+	size_t n = strcspn(t, " \t");
+	if (n == 0 || n >= sizeof parsed_token || t[n + strspn(t + n, " ")] != '\0' ||
+	    !token68(t, n))
+		return NULL;
+	memcpy(parsed_token, t, n);
+	parsed_token[n] = '\0';
+	return parsed_token;
+}
+
 const char *auth_bearer(const char *authorization)
 {
-	static char token[512];
-	if (!authorization)
+	return credential_of(authorization, "Bearer");
+}
+
+const char *auth_basic_password(const char *authorization)
+{
+	const char *word = credential_of(authorization, "Basic");
+	if (!word)
 		return NULL;
-	while (*authorization == ' ')
-		authorization++;
-	if (strncasecmp(authorization, "Bearer ", 7) == 0) {
-		const char *t = authorization + 7;
-		while (*t == ' ')
-			t++;
-		size_t n = strcspn(t, " \t");
-		if (n == 0 || n >= sizeof token)
-			return NULL;
-		memcpy(token, t, n);
-		token[n] = '\0';
-		return token;
-	}
-	if (strncasecmp(authorization, "Basic ", 6) == 0) {
-		/* One word of base64; browsers pad it, a hand-made header may not. */
-		char enc[688];
-		size_t n = strlen(authorization + 6);
-		if (n > 680 || strcspn(authorization + 6, " \t\r\n") != n)
-			return NULL;
-		memcpy(enc, authorization + 6, n);
-		while (n % 4)
-			enc[n++] = '=';
-		unsigned char decoded[512];
-		long got = base64_decode(enc, n, decoded);
-		if (got < 0 || (size_t)got >= sizeof decoded || memchr(decoded, 0, (size_t)got))
-			return NULL;
-		decoded[got] = '\0';
-		const char *colon = strchr((const char *)decoded, ':');
-		if (!colon || !colon[1])
-			return NULL;
-		snprintf(token, sizeof token, "%s", colon + 1);
-		return token;
-	}
-	return NULL;
+	/* One word of base64; browsers pad it, a hand-made header may not. */
+	char enc[sizeof parsed_token + 4];
+	size_t n = strlen(word);
+	memcpy(enc, word, n);
+	while (n % 4)
+		enc[n++] = '=';
+	unsigned char decoded[sizeof parsed_token];
+	long got = base64_decode(enc, n, decoded);
+	if (got < 0 || (size_t)got >= sizeof decoded || memchr(decoded, 0, (size_t)got))
+		return NULL;
+	decoded[got] = '\0';
+	const char *colon = strchr((const char *)decoded, ':');
+	if (!colon || !colon[1])
+		return NULL;
+	snprintf(parsed_token, sizeof parsed_token, "%s", colon + 1);
+	return parsed_token;
 }
 
 /* Compares the presented token's digest with a stored "sha256:<hex>" or plain

@@ -6,10 +6,16 @@
 
 enum auth_level { AUTH_NONE = 0, AUTH_CLIENT = 1, AUTH_ADMIN = 2 };
 
-/* Extracts the token from an "Authorization: Bearer <token>" value (also accepts
- * HTTP Basic with the token as password, for browsers). Returns NULL if absent.
- * The result points into a static buffer valid until the next call. */
+/* The token of an "Authorization: Bearer <token>" value, parsed strictly (RFC 6750:
+ * the scheme, one or more spaces, one token68 word, nothing after it but spaces).
+ * NULL if absent or malformed. Points into a static buffer valid until the next
+ * call. */
 const char *auth_bearer(const char *authorization);
+/* The password of an HTTP Basic value ("Basic <base64 of user:password>"), or
+ * NULL. Browsers send Basic by themselves to any page of a site once it was given,
+ * cross-site requests included, so only the status page takes it (a page that
+ * changes nothing); every other route takes only Bearer. Same buffer rule. */
+const char *auth_basic_password(const char *authorization);
 
 /* What the token grants according to config.json (adminToken, clientToken). */
 enum auth_level auth_level_of(const char *token);

@@ -118,8 +118,10 @@ int http_req_read(struct http_req *rq, const struct http_io *io, size_t max_body
 bool http_content_is_json(const struct http_req *rq)
 {
 	const char *ct = rq->content_type;
+	/* No type is no JSON: an HTML form or a cross-site "simple" request must
+	 * not pass for one. */
 	if (!ct || !*ct)
-		return true;
+		return false;
 	size_t n = strcspn(ct, ";");
 	while (n && ct[n - 1] == ' ')
 		n--;

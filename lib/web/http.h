@@ -83,7 +83,8 @@ int http_req_read(struct http_req *rq, const struct http_io *io, size_t max_body
  * it announced. */
 ssize_t http_req_body_piece(void *ctx, char *dst, size_t n);
 /* Whether the Content-Type is JSON (application/json or any +json type). An
- * absent type is tolerated: curl -d without -H sends none of its own. */
+ * absent one is not: a body without a type is refused (415), so that no HTML form
+ * or other cross-site "simple" request is ever read as JSON. */
 bool http_content_is_json(const struct http_req *rq);
 void http_req_free(struct http_req *rq);
 
