@@ -27,6 +27,8 @@ static bool token68(const char *t, size_t n)
 static const char *credential_of(const char *authorization, const char *scheme)
 {
 	size_t sl = strlen(scheme);
+	if (authorization) /* a header value's optional white space (RFC 9110 5.6.3) */
+		authorization += strspn(authorization, " \t");
 	if (!authorization || strncasecmp(authorization, scheme, sl) != 0 ||
 	    authorization[sl] != ' ')
 		return NULL;
@@ -34,7 +36,7 @@ static const char *credential_of(const char *authorization, const char *scheme)
 	while (*t == ' ')
 		t++;
 	size_t n = strcspn(t, " \t");
-	if (n == 0 || n >= sizeof parsed_token || t[n + strspn(t + n, " ")] != '\0' ||
+	if (n == 0 || n >= sizeof parsed_token || t[n + strspn(t + n, " \t")] != '\0' ||
 	    !token68(t, n))
 		return NULL;
 	memcpy(parsed_token, t, n);

@@ -53,6 +53,26 @@ static const char *bearer(const char *header)
 	return copy;
 }
 
+/* auth_basic_password's result, copied. */
+static const char *basic_password(const char *header)
+{
+	static char copy[600];
+	const char *t = auth_basic_password(header);
+	if (!t)
+		return NULL;
+	snprintf(copy, sizeof copy, "%s", t);
+	return copy;
+}
+
+#define assert_basic(header, expected)                                           \
+	do {                                                                     \
+		const char *got_ = basic_password(header);                       \
+		if ((expected) == NULL)                                          \
+			assert_null(got_);                                       \
+		else                                                             \
+			assert_string_equal(got_, (const char *)(expected));     \
+	} while (0)
+
 /* "Basic " + base64(text), in a static buffer. */
 static const char *basic(const char *text)
 {
@@ -125,6 +145,8 @@ static void test_bearer_parsing(void **state)
 	assert_bearer("  Bearer abc", "abc"); /* leading spaces */
 	assert_bearer("Bearer    abc", "abc");
 	assert_bearer("Bearer abc  ", "abc"); /* trailing white space is not the token */
+	assert_bearer("Bearer abc junk", NULL); /* one word, nothing after it */
+	assert_bearer("Bearer abc,def", NULL);	/* ',' is not token68 */
 	assert_bearer("Bearer abc\t", "abc");
 	assert_bearer("Bearer a.b-c_d~e+f/g=", "a.b-c_d~e+f/g="); /* RFC 6750 charset */
 }
@@ -157,32 +179,35 @@ static void test_bearer_edge_cases(void **state)
 
 static void test_basic_with_token_as_password(void **state)
 {
-	assert_bearer(basic("user:tok"), "tok");
-	assert_bearer(basic(":tok"), "tok");	  /* no user name */
-	assert_bearer(basic("u:a:b:c"), "a:b:c"); /* colons belong to the password */
-	assert_bearer(basic("u:x"), "x");	  /* padding "==" */
-	assert_bearer(basic("u:xy"), "xy");	  /* padding "=" */
-	assert_bearer(basic("u:xyz"), "xyz");	  /* no padding */
+	assert_basic(basic("user:tok"), "tok");
+	assert_basic(basic(":tok"), "tok");	  /* no user name */
+	assert_basic(basic("u:a:b:c"), "a:b:c"); /* colons belong to the password */
+	assert_basic(basic("u:x"), "x");	  /* padding "==" */
+	assert_basic(basic("u:xy"), "xy");	  /* padding "=" */
+	assert_basic(basic("u:xyz"), "xyz");	  /* no padding */
 	char lower[64];
 	snprintf(lower, sizeof lower, "basic %s", basic("u:tok") + 6);
-	assert_bearer(lower, "tok"); /* the scheme is case-insensitive */
+	assert_basic(lower, "tok"); /* the scheme is case-insensitive */
+	/* Basic is never a Bearer token, and Bearer is never a Basic password. */
+	assert_bearer(basic("user:tok"), NULL);
+	assert_basic("Bearer tok", NULL);
 }
 
 static void test_basic_refusals(void **state)
 {
-	assert_bearer(basic("user"), NULL);  /* no colon */
-	assert_bearer(basic("user:"), NULL); /* empty password */
-	assert_bearer("Basic ", NULL);
-	assert_bearer("Basic !!!!", NULL);	/* not base64 */
-	assert_bearer("Basic dTp0 b2s=", NULL); /* white space inside the value */
-	assert_bearer("Basic dTp0b2s", "tok");	/* (unpadded base64 is tolerated) */
+	assert_basic(basic("user"), NULL);  /* no colon */
+	assert_basic(basic("user:"), NULL); /* empty password */
+	assert_basic("Basic ", NULL);
+	assert_basic("Basic !!!!", NULL);	/* not base64 */
+	assert_basic("Basic dTp0 b2s=", NULL); /* white space inside the value */
+	assert_basic("Basic dTp0b2s", "tok");	/* (unpadded base64 is tolerated) */
 	/* A password too long for the buffer is refused, not truncated. */
 	char text[700];
 	text[0] = 'u';
 	text[1] = ':';
 	memset(text + 2, 'p', 600);
 	text[602] = '\0';
-	assert_bearer(basic(text), NULL);
+	assert_basic(basic(text), NULL);
 }
 
 /* ---- auth_token_matches ---- */
