@@ -202,7 +202,9 @@ static void handle(const struct http_io *io)
 	/* An unsafe state tree (see lib/statecheck.h) refuses every request. */
 	const char *unsafe = statecheck_request(config_state_dir(), io->envp);
 	if (unsafe) {
-		http_problem(&rs, 500, NULL, "%s", unsafe);
+		/* The client learns only that something is wrong; the tree's path and
+		 * modes are for the operator, in the log (statecheck logs them). */
+		http_problem(&rs, 500, NULL, "taskgate is misconfigured; see the error log");
 	} else if (status == 413) {
 		http_problem(&rs, 413, NULL, "the body is larger than %zu bytes", body_limit());
 	} else if (status) {
@@ -228,12 +230,14 @@ static void handle(const struct http_io *io)
 		http_header(&rs, "X-Request-Id", "%s", rq.request_id);
 		http_problem(&rs, 500, NULL, "the state tree could not be made durable");
 	}
+	char logged_path[1024];
+	router_log_path(app_routes, app_route_count, rq.path, logged_path, sizeof logged_path);
 	if (rs.status >= 500)
-		log_error("%s %s -> %d", rq.method, rq.path ? rq.path : "?", rs.status);
+		log_error("%s %s -> %d", rq.method, logged_path, rs.status);
 	rs.head_only = strcmp(rq.method, "HEAD") == 0; /* Content-Length of the GET answer */
 	http_resp_send(&rs, io);
 	if (config_bool("logRequests", false))
-		log_info("%s %s %d %lldms", rq.method, rq.path ? rq.path : "?", rs.status,
+		log_info("%s %s %d %lldms", rq.method, logged_path, rs.status,
 			 (long long)(mono_ms() - started));
 	http_req_free(&rq);
 	http_resp_free(&rs);

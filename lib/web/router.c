@@ -1,5 +1,6 @@
 #include "web/router.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,4 +65,48 @@ const struct route *router_match(const struct route *table, size_t n, struct htt
 	}
 	*status = path_known ? 405 : 404;
 	return NULL;
+}
+
+/* When path begins with pattern's segments up to its ":secret" segment, that
+ * segment's offset and length in path. A prefix is enough: a path cut short or run
+ * on past the pattern (a 404) carries the secret all the same. */
+static bool secret_span(const char *pat, const char *path, size_t *off, size_t *len)
+{
+	const char *p = pat, *s = path;
+	while (*p) {
+		if (*p == ':') {
+			size_t seg = strcspn(s, "/");
+			if (strncmp(p, ":secret", 7) == 0 && (p[7] == '/' || p[7] == '\0')) {
+				*off = (size_t)(s - path);
+				*len = seg;
+				return seg > 0;
+			}
+			if (seg == 0)
+				return false;
+			p += strcspn(p, "/");
+			s += seg;
+			continue;
+		}
+		if (*p != *s)
+			return false;
+		p++;
+		s++;
+	}
+	return false;
+}
+
+void router_log_path(const struct route *table, size_t count, const char *path, char *out,
+		     size_t n)
+{
+	if (n == 0)
+		return;
+	if (!path)
+		path = "?";
+	size_t off, len;
+	for (size_t i = 0; i < count; i++)
+		if (secret_span(table[i].pattern, path, &off, &len)) {
+			snprintf(out, n, "%.*s-%s", (int)off, path, path + off + len);
+			return;
+		}
+	snprintf(out, n, "%s", path);
 }

@@ -23,4 +23,13 @@ struct route {
 const struct route *router_match(const struct route *table, size_t n, struct http_req *rq,
 				 int *status, struct buf *allow);
 
+/* The path as it may be logged: the segment a ":secret" pattern segment stands for
+ * becomes "-", so a per-server secret carried in a URL (the upload route) never
+ * reaches a log. It is masked wherever the path begins like such a route up to that
+ * segment, whatever the method and whatever follows (a 404 or 405 carried the secret
+ * too). A route has at most one ":secret". The query string is never part of path
+ * (callback tokens live there). Writes at most n bytes to out, always terminated. */
+void router_log_path(const struct route *table, size_t count, const char *path, char *out,
+		     size_t n);
+
 #endif

@@ -60,6 +60,8 @@ static const struct route table[] = {
     {"GET", "/four/:a/:b/:c/:d", h_four, 0},
     {"GET", "/five/:a/:b/:c/:d/:e", h_five, 0},
     {"POST", "/api/v2/tasks", h_post_only, 0},
+    {"PUT", "/api/v2/uploads/:server/:secret/:name", h_maint, 0},
+    {"PUT", "/s/:secret", h_maint, 0},
 };
 #define NROUTES (sizeof table / sizeof table[0])
 
@@ -242,6 +244,41 @@ static void test_empty_table(void **state)
 	buf_free(&allow);
 }
 
+/* A ":secret" capture is logged as "-"; everything else, and unrouted paths, whole. */
+static void test_log_path_masks_secrets(void **state)
+{
+	char out[128];
+	router_log_path(table, NROUTES, "/api/v2/uploads/s1/8a1cfe/out.png", out, sizeof out);
+	assert_string_equal(out, "/api/v2/uploads/s1/-/out.png");
+	/* A method the route does not take still had its secret masked. */
+	router_log_path(table, NROUTES, "/s/8a1cfe", out, sizeof out);
+	assert_string_equal(out, "/s/-");
+	/* A path cut short after the secret, or run on past the route, is masked too. */
+	router_log_path(table, NROUTES, "/api/v2/uploads/s1/8a1cfe/", out, sizeof out);
+	assert_string_equal(out, "/api/v2/uploads/s1/-/");
+	router_log_path(table, NROUTES, "/api/v2/uploads/s1/8a1cfe", out, sizeof out);
+	assert_string_equal(out, "/api/v2/uploads/s1/-");
+	router_log_path(table, NROUTES, "/api/v2/uploads/s1/8a1cfe/a/b", out, sizeof out);
+	assert_string_equal(out, "/api/v2/uploads/s1/-/a/b");
+	router_log_path(table, NROUTES, "/api/v2/uploads//8a1cfe/a", out, sizeof out);
+	assert_string_equal(out, "/api/v2/uploads//8a1cfe/a");
+	router_log_path(table, NROUTES, "/api/v2/servers/abc", out, sizeof out);
+	assert_string_equal(out, "/api/v2/servers/abc");
+	router_log_path(table, NROUTES, "/nowhere/8a1cfe", out, sizeof out);
+	assert_string_equal(out, "/nowhere/8a1cfe");
+	router_log_path(table, NROUTES, NULL, out, sizeof out);
+	assert_string_equal(out, "?");
+	/* Truncation keeps the secret out and the string terminated. */
+	char tiny[20];
+	router_log_path(table, NROUTES, "/api/v2/uploads/s1/8a1cfe/out.png", tiny, sizeof tiny);
+	assert_true(strlen(tiny) < sizeof tiny);
+	assert_null(strstr(tiny, "8a1c"));
+	char small[8];
+	router_log_path(table, NROUTES, "/api/v2/uploads/s1/8a1cfe/out.png", small, sizeof small);
+	assert_string_equal(small, "/api/v2");
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +292,7 @@ int main(void)
 	    cmocka_unit_test(test_trailing_slash_does_not_match),
 	    cmocka_unit_test(test_rematch_reuses_request),
 	    cmocka_unit_test(test_empty_table),
+	    cmocka_unit_test(test_log_path_masks_secrets),
 	};
 	return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }
