@@ -69,19 +69,19 @@ static int apply_update(struct http_req *rq, struct http_resp *rs)
 		rc = callback_refuse_oversize(id, attempt, rq->content_length, max);
 		if (rc == END_DONE)
 			api_tasks_schedule_drain();
-		return http_problem(rs, 413, "",
+		return http_problem(rs, 413, "/",
 				    "result of %lld bytes exceeds callbackMaxBytes (%lld); the "
 				    "attempt ended FAILED",
 				    rq->content_length, max);
 	}
 	if (rq->content_length == 0)
-		return http_problem(rs, 400, "", "this route needs a JSON request body");
+		return http_problem(rs, 400, "/", "this route needs a JSON request body");
 	if (!http_content_is_json(rq))
-		return http_problem(rs, 415, NULL, "the body must be application/json");
+		return http_problem(rs, 415, "Content-Type", "the body must be application/json");
 	yajl_val body;
 	struct buf why = BUF_INIT;
 	if (intake_read(id, http_req_body_piece, rq, &body, &why) < 0) {
-		int status = http_problem(rs, 400, "", "%s", buf_str(&why));
+		int status = http_problem(rs, 400, "/", "%s", buf_str(&why));
 		buf_free(&why);
 		return status;
 	}

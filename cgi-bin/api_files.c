@@ -141,7 +141,7 @@ int api_uploads_put(struct http_req *rq, struct http_resp *rs)
 				    TASKFILE_NAME_MAX);
 	long long max = config_int("uploadMaxBytes", 64LL << 20, 1024, 1LL << 40);
 	if (rq->content_length > max)
-		return http_problem(rs, 413, NULL, "a file of %lld bytes exceeds uploadMaxBytes (%lld)",
+		return http_problem(rs, 413, "/", "a file of %lld bytes exceeds uploadMaxBytes (%lld)",
 				    rq->content_length, max);
 	if (upload_receive(task_id, name, http_req_body_piece, rq,
 			   (uint64_t)rq->content_length) < 0) {

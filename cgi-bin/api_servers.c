@@ -4,6 +4,7 @@
 
 #include "jobs/health.h"
 #include "model/auth.h"
+#include "model/config.h"
 #include "model/health.h"
 #include "model/server.h"
 #include "sched/registry.h"
@@ -96,14 +97,19 @@ int api_servers_get(struct http_req *rq, struct http_resp *rs)
 	return st;
 }
 
+static const char *const maintenance_members[] = {"enabled"};
+
 int api_servers_maintenance(struct http_req *rq, struct http_resp *rs)
 {
+	struct verr e;
+	if (config_strict_bodies() && verr_known_members(rq->json, "", maintenance_members, 1, &e) < 0)
+		return http_problem(rs, 400, e.field, "%s", e.msg);
 	bool enabled;
 	int jrc = json_get_bool(rq->json, "enabled", &enabled);
 	if (jrc == JSON_ABSENT)
-		return http_problem(rs, 400, "enabled", "enabled is required");
+		return http_problem(rs, 400, "/enabled", "enabled is required");
 	if (jrc == JSON_WRONG_TYPE)
-		return http_problem(rs, 400, "enabled", "enabled must be true or false");
+		return http_problem(rs, 400, "/enabled", "enabled must be true or false");
 	struct server s;
 	int rc = registry_set_maintenance(rq->param[0], enabled, &s);
 	if (rc != STORE_OK && rc != STORE_UNCHANGED)
@@ -134,14 +140,14 @@ int api_servers_heartbeat(struct http_req *rq, struct http_resp *rs)
 	const char *token = auth_bearer(rq->authorization);
 	if (!token) {
 		http_header(rs, "WWW-Authenticate", "Bearer realm=\"taskgate\"");
-		return http_problem(rs, 401, NULL,
+		return http_problem(rs, 401, "Authorization",
 				    "a heartbeat needs the admin token or the server's callback "
 				    "token as a Bearer token");
 	}
 	struct server s;
 	int rc = registry_heartbeat(rq->param[0], token, &s);
 	if (rc == REGISTRY_FORBIDDEN)
-		return http_problem(rs, 403, NULL, "the token is not valid for this server");
+		return http_problem(rs, 403, "Authorization", "the token is not valid for this server");
 	if (rc != STORE_OK)
 		return app_store_problem(rs, rc, "server", rq->param[0]);
 	int st = answer_server(rq, rs, 200, &s);

@@ -328,9 +328,9 @@ static int refuse_unless_admin(struct http_req *rq, struct http_resp *rs)
 	if (rq->auth == AUTH_ADMIN)
 		return 0;
 	if (rq->auth == AUTH_CLIENT)
-		return http_problem(rs, 403, NULL, "the status page needs the admin token");
+		return http_problem(rs, 403, "Authorization", "the status page needs the admin token");
 	http_header(rs, "WWW-Authenticate", "Basic realm=\"taskgate\", charset=\"UTF-8\"");
-	return http_problem(rs, 401, NULL,
+	return http_problem(rs, 401, "Authorization",
 			    "the status page needs the admin token, as 'Authorization: "
 			    "Bearer <token>' or as the password of HTTP Basic authentication");
 }

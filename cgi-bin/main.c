@@ -82,7 +82,7 @@ int app_store_problem(struct http_resp *rs, int rc, const char *what, const char
 		return http_problem(rs, 404, NULL, "no %s with that id (ids are 1 to 64 letters, "
 						   "digits, '-' and '_')", what);
 	case STORE_EXISTS:
-		return http_problem(rs, 409, "id", "a %s with id '%s' already exists", what, id);
+		return http_problem(rs, 409, "/id", "a %s with id '%s' already exists", what, id);
 	case STORE_BUSY:
 		http_header(rs, "Retry-After", "1");
 		return http_problem(rs, 503, NULL, "the %s is locked by another request; retry",
@@ -138,15 +138,15 @@ static int authorize(const struct route *r, struct http_req *rq, struct http_res
 		if (!rq->token) {
 			http_header(rs, "WWW-Authenticate", "Bearer realm=\"taskgate\"");
 			if (auth_basic_password(rq->authorization))
-				return http_problem(rs, 401, NULL,
+				return http_problem(rs, 401, "Authorization",
 						    "this route takes only 'Authorization: Bearer "
 						    "<token>': HTTP Basic is for the status page");
-			return http_problem(rs, 401, NULL,
+			return http_problem(rs, 401, "Authorization",
 					    "this route needs 'Authorization: Bearer <token>'");
 		}
 		int need = (r->flags & R_ADMIN) ? AUTH_ADMIN : AUTH_CLIENT;
 		if (rq->auth < need)
-			return http_problem(rs, 403, NULL, "the token does not grant %s access",
+			return http_problem(rs, 403, "Authorization", "the token does not grant %s access",
 					    need == AUTH_ADMIN ? "admin" : "client");
 	}
 	return 0;
@@ -159,20 +159,26 @@ static int parse_body(const struct route *r, struct http_req *rq, struct http_re
 	if (rq->body.len == 0) {
 		if (r->flags & R_OPT_BODY)
 			return 0;
-		return http_problem(rs, 400, "", "this route needs a JSON request body");
+		return http_problem(rs, 400, "/", "this route needs a JSON request body");
 	}
 	if (!http_content_is_json(rq))
-		return http_problem(rs, 415, NULL, "the body must be application/json");
+		return http_problem(rs, 415, "Content-Type", "the body must be application/json");
 	struct buf err = BUF_INIT;
 	struct json_limits lim = json_default_limits;
 	lim.max_bytes = BODY_HARD_CAP;
 	lim.max_depth = 32;
 	rq->json = json_parse(rq->body.data, rq->body.len, &lim, &err);
 	int status = 0;
+	char dup[256];
 	if (!rq->json)
-		status = http_problem(rs, 400, "", "the body is not valid JSON: %s", buf_str(&err));
+		status = http_problem(rs, 400, "/", "the body is not valid JSON: %s", buf_str(&err));
 	else if (!YAJL_IS_OBJECT(rq->json))
-		status = http_problem(rs, 400, "", "the body must be a JSON object");
+		status = http_problem(rs, 400, "/", "the body must be a JSON object");
+	else if (json_duplicate_member(rq->json, dup, sizeof dup))
+		/* Whatever strictBodies says: a proxy in front that keeps the last of two
+		 * equal names would see another request than taskgate, which keeps the first. */
+		status = http_problem(rs, 400, dup, "the member %s appears twice; send it once",
+				      dup);
 	buf_free(&err);
 	return status;
 }
@@ -206,7 +212,7 @@ static void handle(const struct http_io *io)
 		 * modes are for the operator, in the log (statecheck logs them). */
 		http_problem(&rs, 500, NULL, "taskgate is misconfigured; see the error log");
 	} else if (status == 413) {
-		http_problem(&rs, 413, NULL, "the body is larger than %zu bytes", body_limit());
+		http_problem(&rs, 413, "/", "the body is larger than %zu bytes", body_limit());
 	} else if (status) {
 		http_problem(&rs, status, NULL, "the request body could not be read");
 	} else if (!config_ok) {

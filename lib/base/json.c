@@ -114,6 +114,83 @@ yajl_val json_parse(const char *text, size_t len, const struct json_limits *lim,
 	return v;
 }
 
+void json_pointer_add(char *out, size_t n, const char *token, size_t len)
+{
+	if (n == 0)
+		return;
+	size_t o = strnlen(out, n - 1);
+	if (o + 1 < n)
+		out[o++] = '/';
+	for (size_t i = 0; i < len && o + 1 < n; i++) {
+		if (token[i] == '~' || token[i] == '/') {
+			if (o + 2 >= n)
+				break;
+			out[o++] = '~';
+			out[o++] = token[i] == '~' ? '0' : '1';
+		} else {
+			out[o++] = token[i];
+		}
+	}
+	out[o] = '\0';
+}
+
+static int key_order(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The pointer so far is in out (its length at); on a find, out names the member. */
+static bool duplicate_in(yajl_val v, char *out, size_t n, size_t at)
+{
+	if (YAJL_IS_ARRAY(v)) {
+		for (size_t i = 0; i < v->u.array.len; i++) {
+			char idx[24];
+			int len = snprintf(idx, sizeof idx, "%zu", i);
+			out[at] = '\0';
+			json_pointer_add(out, n, idx, (size_t)len);
+			if (duplicate_in(v->u.array.values[i], out, n, strlen(out)))
+				return true;
+		}
+		return false;
+	}
+	if (!YAJL_IS_OBJECT(v) || v->u.object.len == 0)
+		return false;
+	size_t len = v->u.object.len;
+	/* Sorted copies of the names: a body of 100 KiB may hold thousands of members,
+	 * and comparing each with each would cost millions of strcmp. */
+	const char **names = malloc(len * sizeof *names);
+	if (!names)
+		abort();
+	memcpy(names, v->u.object.keys, len * sizeof *names);
+	qsort(names, len, sizeof *names, key_order);
+	for (size_t i = 1; i < len; i++)
+		if (strcmp(names[i - 1], names[i]) == 0) {
+			out[at] = '\0';
+			json_pointer_add(out, n, names[i], strlen(names[i]));
+			free(names);
+			return true;
+		}
+	free(names);
+	for (size_t i = 0; i < len; i++) {
+		out[at] = '\0';
+		json_pointer_add(out, n, v->u.object.keys[i], strlen(v->u.object.keys[i]));
+		if (duplicate_in(v->u.object.values[i], out, n, strlen(out)))
+			return true;
+	}
+	return false;
+}
+
+bool json_duplicate_member(yajl_val v, char *pointer, size_t n)
+{
+	if (n == 0)
+		return false;
+	pointer[0] = '\0';
+	bool found = v && duplicate_in(v, pointer, n, 0);
+	if (!found)
+		pointer[0] = '\0';
+	return found;
+}
+
 yajl_val json_get(yajl_val obj, const char *key)
 {
 	if (!obj || !YAJL_IS_OBJECT(obj))

@@ -60,6 +60,16 @@ enum json_top { JSON_TOP_FOUND, JSON_TOP_ABSENT, JSON_TOP_NOT_OBJECT };
 enum json_top json_top_string(const char *text, size_t len, const char *key, char *out,
 			      size_t outlen);
 
+/* Appends "/" and one reference token to the JSON pointer in out (RFC 6901: '~' is
+ * written "~0", '/' "~1"), cut at the end of out[0..n), which stays terminated. */
+void json_pointer_add(char *out, size_t n, const char *token, size_t len);
+
+/* yajl's tree keeps every member of an object, a repeated name too, and json_get()
+ * finds the first, where most parsers keep the last: a body read differently by a
+ * proxy in front and by taskgate. True when some object in v, at any depth, has a
+ * name twice; pointer[0..n) then names the repeated member ("/input/x"). */
+bool json_duplicate_member(yajl_val v, char *pointer, size_t n);
+
 yajl_val json_get(yajl_val obj, const char *key); /* NULL if absent or obj not an object */
 int json_get_str(yajl_val obj, const char *key, const char **out);
 int json_get_int(yajl_val obj, const char *key, long long *out);

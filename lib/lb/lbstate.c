@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "model/config.h"
 #include "fs/statsfile.h"
 #include "fs/store.h"
 #include "base/util.h"
@@ -98,18 +99,10 @@ int lb_config_apply(yajl_val body, struct lb_config *c, struct verr *e)
 {
 	if (!body || !YAJL_IS_OBJECT(body))
 		return verr_set(e, "", "the body must be a JSON object");
-	for (size_t i = 0; i < body->u.object.len; i++) {
-		const char *k = body->u.object.keys[i];
-		bool known = false;
-		for (size_t f = 0; f < sizeof config_fields / sizeof config_fields[0]; f++)
-			known |= strcmp(k, config_fields[f]) == 0;
-		if (!known)
-			return verr_set(e, k,
-					"unknown field '%.64s'; the fields are algorithm, "
-					"maxRetries, stickySession, slowStartSeconds and "
-					"healthCheckInterval",
-					k);
-	}
+	if (config_strict_bodies() &&
+	    verr_known_members(body, "", config_fields,
+			       sizeof config_fields / sizeof config_fields[0], e) < 0)
+		return -1;
 	const char *alg;
 	int rc = json_get_str(body, "algorithm", &alg);
 	if (rc == JSON_WRONG_TYPE)

@@ -94,6 +94,11 @@ bool config_bool(const char *key, bool fallback)
 	return json_bool_or(doc, key, fallback);
 }
 
+bool config_strict_bodies(void)
+{
+	return config_bool("strictBodies", true);
+}
+
 long long config_sect_int(const char *section, const char *key, long long fallback,
 			  long long min, long long max)
 {

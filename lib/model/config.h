@@ -25,6 +25,9 @@ const char *config_str(const char *key, const char *fallback);
 long long config_int(const char *key, long long fallback, long long min, long long max);
 double config_num(const char *key, double fallback, double min, double max);
 bool config_bool(const char *key, bool fallback);
+/* "strictBodies" (default true): a request body's unknown member is a 400 naming it
+ * (verr_known_members); false ignores such members, as taskgate once did. */
+bool config_strict_bodies(void);
 /* Appends publicUrl (how backends and clients reach taskgate) without a trailing
  * '/', for the URLs taskgate hands out. */
 void config_public_url(struct buf *out);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fs/store.h"
+#include "model/config.h"
 #include "base/util.h"
 #include "net/url.h"
 
@@ -114,6 +115,29 @@ static void server_defaults(struct server *s)
 	s->check_counter = -1; /* "at the top", resolved by the health module */
 }
 
+/* The members of a registration (openapi.json ServerRegistration, Endpoints,
+ * Capabilities). */
+static const char *const registration_members[] = {
+    "id", "name", "protocol", "endpoints", "capabilities", "weight", "priority", "groups", "tags",
+    "callbackToken"};
+static const char *const endpoint_members[] = {"predict", "health", "metrics"};
+static const char *const capability_members[] = {"maxConcurrent", "supportedModels", "async",
+						 "callback"};
+#define COUNT(a) (sizeof(a) / sizeof(a)[0])
+
+static int known_members(yajl_val body, struct verr *e)
+{
+	if (!config_strict_bodies())
+		return 0;
+	if (verr_known_members(body, "", registration_members, COUNT(registration_members), e) < 0 ||
+	    verr_known_members(json_get(body, "endpoints"), "endpoints", endpoint_members,
+			       COUNT(endpoint_members), e) < 0 ||
+	    verr_known_members(json_get(body, "capabilities"), "capabilities", capability_members,
+			       COUNT(capability_members), e) < 0)
+		return -1;
+	return 0;
+}
+
 static int validate(yajl_val body, struct server *s, struct verr *e)
 {
 	const char *str;
@@ -121,6 +145,8 @@ static int validate(yajl_val body, struct server *s, struct verr *e)
 
 	if (!body || !YAJL_IS_OBJECT(body))
 		return verr_set(e, "", "the body must be a JSON object");
+	if (known_members(body, e) < 0)
+		return -1;
 
 	rc = json_get_str(body, "id", &str);
 	if (rc == JSON_WRONG_TYPE)

@@ -195,11 +195,23 @@ static void task_defaults(struct task *t)
 	    (int)config_sect_int("tasks", "queueTimeoutSeconds", 3600, 0, QUEUE_TIMEOUT_MAX);
 }
 
+/* The members of a task's creation (openapi.json TaskCreate). */
+static const char *const request_members[] = {
+    "model",       "input", "priority", "timeoutSeconds", "maxAttempts", "queueTimeoutSeconds",
+    "affinityKey", "group", "tags"};
+
 int task_from_request(yajl_val body, struct task *t, struct verr *e)
 {
 	task_defaults(t);
 	if (!body || !YAJL_IS_OBJECT(body))
 		return verr_set(e, "", "the body must be a JSON object");
+	/* First: a typo'd "modle" is named as such, not reported as "model is required". */
+	if (config_strict_bodies() &&
+	    verr_known_members(body, "", request_members,
+			       sizeof request_members / sizeof request_members[0], e) < 0) {
+		task_free(t);
+		return -1;
+	}
 	if (opt_label(body, "model", MODEL_MAX_LEN, &t->model, e) < 0)
 		goto fail;
 	if (!t->model) {

@@ -15,9 +15,9 @@ start_taskgate 2 || { not_ok "lighttpd with taskgate starts"; finish; exit 1; }
 ok "lighttpd with taskgate starts"
 
 # Servers that cannot take model m: the tasks stay QUEUED.
-admin POST /api/v2/servers '{"id":"other","endpoints":{"predict":"http://127.0.0.1:9/p","health":"http://127.0.0.1:9/h"},"supportedModels":["other-model"]}'
+admin POST /api/v2/servers '{"id":"other","endpoints":{"predict":"http://127.0.0.1:9/p","health":"http://127.0.0.1:9/h"},"capabilities":{"supportedModels":["other-model"]}}'
 check "register a server for another model" test "$STATUS" = 201
-admin POST /api/v2/servers '{"id":"doomed","endpoints":{"predict":"http://127.0.0.1:9/p","health":"http://127.0.0.1:9/h"},"supportedModels":["other-model"]}'
+admin POST /api/v2/servers '{"id":"doomed","endpoints":{"predict":"http://127.0.0.1:9/p","health":"http://127.0.0.1:9/h"},"capabilities":{"supportedModels":["other-model"]}}'
 admin DELETE /api/v2/servers/doomed
 check "register and remove a second server" test "$STATUS" = 204
 

@@ -65,13 +65,13 @@ client POST /api/v2/loadbalancer/rebalance "{}"
 expect_eq "(a) rebalance needs the admin token" "$STATUS" 403
 admin PUT /api/v2/loadbalancer/config '{"algorithm":"fastest"}' -D "$WORK/h"
 expect_eq "(a) an unknown algorithm is 400" "$STATUS" 400
-expect_eq "(a) ... naming the field" "$(jget .field)" algorithm
+expect_eq "(a) ... naming the field" "$(jget .field)" /algorithm
 check "(a) ... as problem+json" grep -qi '^Content-Type: application/problem+json' "$WORK/h"
 for bad in '{"maxRetries":-1}|maxRetries' '{"maxRetries":"3"}|maxRetries' \
 	'{"stickySession":1}|stickySession' '{"slowStartSeconds":99999}|slowStartSeconds' \
 	'{"healthCheckInterval":0}|healthCheckInterval' '{"algoritm":"p2c"}|algoritm'; do
 	admin PUT /api/v2/loadbalancer/config "${bad%|*}"
-	expect_eq "(a) ${bad%|*} is 400 naming ${bad#*|}" "$STATUS $(jget .field)" "400 ${bad#*|}"
+	expect_eq "(a) ${bad%|*} is 400 naming ${bad#*|}" "$STATUS $(jget .field)" "400 /${bad#*|}"
 done
 admin PUT /api/v2/loadbalancer/config '[1]'
 expect_eq "(a) a non-object body is 400" "$STATUS" 400

@@ -200,7 +200,7 @@ client GET /api/v2/servers/nope
 check "Problem schema matches a 404 answer" keys_match "$DOC" Problem "$BODY"
 admin POST /api/v2/servers '{"endpoints":{"predict":"ftp://x/","health":"http://x/"}}'
 check "Problem schema matches a 400 answer with field" keys_match "$DOC" Problem "$BODY"
-expect_eq "400 answer names the field" "$(jget .field)" endpoints.predict
+expect_eq "400 answer names the field" "$(jget .field)" /endpoints/predict
 check "documented status enum covers the answer" jqe --arg s "$(client GET /api/v2/servers/doc-1; jget .status)" \
 	'.components.schemas.ServerStatus.enum | index($s) != null' "$DOC"
 

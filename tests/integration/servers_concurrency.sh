@@ -80,7 +80,7 @@ winner=$(grep -l '^201 ' "$WORK"/a.*.status | head -n 1 | sed 's/.*a\.\([0-9]*\)
 expect_eq "(a) the stored server is the one the 201 answered" \
 	"$(jq -r .name "$STATE/servers/race-1.json" 2> /dev/null)" "racer-${winner:-none}"
 check "(a) every 409 names the id field" bash -c \
-	"for f in '$WORK'/a.*.status; do grep -q '^409' \$f || continue; b=\${f%.status}.body; jq -e '.field == \"id\"' \$b > /dev/null || exit 1; done"
+	"for f in '$WORK'/a.*.status; do grep -q '^409' \$f || continue; b=\${f%.status}.body; jq -e '.field == \"/id\"' \$b > /dev/null || exit 1; done"
 check "(a) one file for race-1 and no temp file left" \
 	test "$(find "$STATE/servers" -name '*race-1*' | wc -l)" -eq 1
 check "(a) state parses" all_state_parses

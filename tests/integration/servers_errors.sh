@@ -136,24 +136,24 @@ expect_eq "srv-1 is not in maintenance after the refused calls" "$(jget .status)
 
 # ---- bodies: JSON, object, media type, size ----
 req "$ADMIN" POST /api/v2/servers '{"id":"bad-1",'
-expect_problem "truncated JSON" 400 ""
+expect_problem "truncated JSON" 400 "/"
 check "bad JSON detail says it is not valid JSON" grep -q 'not valid JSON' <<< "$(jget .detail)"
 req "$ADMIN" POST /api/v2/servers '{"id":"bad-1",}'
-expect_problem "JSON with a trailing comma" 400 ""
+expect_problem "JSON with a trailing comma" 400 "/"
 check "trailing comma detail names a parse error" grep -qi 'parse error\|invalid' <<< "$(jget .detail)"
 req "$ADMIN" POST /api/v2/servers "{'id':'bad-1'}"
-expect_problem "single-quoted pseudo JSON" 400 ""
+expect_problem "single-quoted pseudo JSON" 400 "/"
 req "$ADMIN" POST /api/v2/servers "$(printf '{"id":"bad-1","name":"\xff\xfe"}')"
 expect_problem "invalid UTF-8 in a string" 400
 for body in '[]' '"server"' '42' 'null' 'true' '[{"id":"bad-1"}]'; do
 	req "$ADMIN" POST /api/v2/servers "$body"
-	expect_problem "non-object body $body" 400 ""
+	expect_problem "non-object body $body" 400 "/"
 	check "non-object detail says it must be an object ($body)" grep -q 'must be a JSON object' <<< "$(jget .detail)"
 done
 req "$ADMIN" PUT /api/v2/servers/srv-1/maintenance '[true]'
-expect_problem "maintenance with an array body" 400 ""
+expect_problem "maintenance with an array body" 400 "/"
 req "$ADMIN" POST /api/v2/servers ''
-expect_problem "register with an empty body" 400 ""
+expect_problem "register with an empty body" 400 "/"
 
 req "$ADMIN" POST /api/v2/servers "$base" text/plain
 expect_problem "Content-Type text/plain" 415
@@ -186,7 +186,7 @@ bad() {
 	n_bad=$((n_bad + 1))
 	body=$(jq -c --arg id "bad-$n_bad" ".id = \$id | $2" <<< "$base") || { not_ok "$1: jq edit"; return; }
 	req "$ADMIN" POST /api/v2/servers "$body"
-	expect_problem "$1" 400 "$3"
+	expect_problem "$1" 400 "/${3//.//}"
 	if [ "${STATUS:0:1}" = 2 ]; then
 		id=$(jget .id)
 		not_ok "$1: the refused registration was stored as '$id'"
@@ -297,15 +297,16 @@ check "no ghost-1 file was created" test ! -e "$STATE/servers/ghost-1.json"
 
 # ---- maintenance bodies ----
 req "$ADMIN" PUT /api/v2/servers/srv-1/maintenance '{}'
-expect_problem "maintenance without enabled" 400 enabled
+expect_problem "maintenance without enabled" 400 /enabled
 req "$ADMIN" PUT /api/v2/servers/srv-1/maintenance '{"enable":true}'
-expect_problem "maintenance with a misspelt enabled" 400 enabled
+expect_problem "maintenance with a misspelt enabled" 400 /enable
+check "... suggesting enabled" jqe '.detail | test("did you mean .enabled.")' <<< "$BODY"
 req "$ADMIN" PUT /api/v2/servers/srv-1/maintenance '{"enabled":"true"}'
-expect_problem "maintenance with enabled \"true\"" 400 enabled
+expect_problem "maintenance with enabled \"true\"" 400 /enabled
 req "$ADMIN" PUT /api/v2/servers/srv-1/maintenance '{"enabled":1}'
-expect_problem "maintenance with enabled 1" 400 enabled
+expect_problem "maintenance with enabled 1" 400 /enabled
 req "$ADMIN" PUT /api/v2/servers/srv-1/maintenance ''
-expect_problem "maintenance with an empty body" 400 ""
+expect_problem "maintenance with an empty body" 400 "/"
 
 # ---- heartbeat auth (refusals) ----
 req "" POST /api/v2/servers/srv-1/heartbeat ''
@@ -318,9 +319,9 @@ expect_problem "heartbeat with the client token" 403
 req wrong-token-0123456789 POST /api/v2/servers/srv-1/heartbeat ''
 expect_problem "heartbeat with an unknown token" 403
 req "$ADMIN" POST /api/v2/servers/srv-1/heartbeat '[1]'
-expect_problem "heartbeat with a non-object body" 400 ""
+expect_problem "heartbeat with a non-object body" 400 "/"
 req "$ADMIN" POST /api/v2/servers/srv-1/heartbeat '{"load":'
-expect_problem "heartbeat with bad JSON" 400 ""
+expect_problem "heartbeat with bad JSON" 400 "/"
 
 # ---- nothing above changed the tree ----
 after=$(snapshot)

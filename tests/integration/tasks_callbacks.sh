@@ -104,9 +104,9 @@ client GET "/api/v2/tasks/$A"
 check "(b) ... and only a bounded tail (<= 4096 bytes) is kept, ending with the newest text" \
 	jqe '(.progress.logs | length) <= 4096 and (.progress.logs | endswith("END"))' <<< "$BODY"
 cb "$url" '{"status":"thinking"}'
-expect_eq "(b) an unknown status is 400" "$STATUS $(jget .field)" "400 status"
+expect_eq "(b) an unknown status is 400" "$STATUS $(jget .field)" "400 /status"
 cb "$url" '{"output":1}'
-expect_eq "(b) a missing status is 400" "$STATUS $(jget .field)" "400 status"
+expect_eq "(b) a missing status is 400" "$STATUS $(jget .field)" "400 /status"
 h=$(task_hash "$A")
 
 # ---------------------------------------------------------------- (c) wrong attempt

@@ -42,7 +42,7 @@ n_tasks=$(count_files tasks)
 n_queue=$(count_files queue)
 bad() { # BODY WHAT
 	client POST /api/v2/tasks "$1"
-	if [ "$STATUS" = 400 ] && [ "$(jget .field)" = queueTimeoutSeconds ]; then
+	if [ "$STATUS" = 400 ] && [ "$(jget .field)" = /queueTimeoutSeconds ]; then
 		ok "(a) $2: 400 with field queueTimeoutSeconds"
 	else
 		not_ok "(a) $2: 400 with field queueTimeoutSeconds (got $STATUS $BODY)"

@@ -173,7 +173,7 @@ n_requests=$(mock cog /__stats | jq .received)
 # bad BODY FIELD: the POST is refused with 400 naming FIELD
 bad() {
 	client POST /api/v2/tasks "$1"
-	if [ "$STATUS" = 400 ] && [ "$(jget .field)" = "$2" ] && [ "$(jget .status)" = 400 ]; then
+	if [ "$STATUS" = 400 ] && [ "$(jget .field)" = "/$2" ] && [ "$(jget .status)" = 400 ]; then
 		ok "(f) $3: 400 with field $2"
 	else
 		not_ok "(f) $3: 400 with field $2 (got $STATUS $BODY)"
@@ -194,6 +194,9 @@ bad '{"model":"cog-m","input":1,"maxAttempts":0}' maxAttempts "maxAttempts 0"
 bad '{"model":"cog-m","input":1,"timeoutSeconds":0}' timeoutSeconds "timeoutSeconds 0"
 bad '{"model":"cog-m","input":1,"group":7}' group "group not a string"
 bad '{"model":"cog-m","input":1,"affinityKey":""}' affinityKey "empty affinityKey"
+bad '{"model":"cog-m","input":1,"timeoutSecond":5}' timeoutSecond "a typo'd member"
+bad '{"modle":"cog-m","input":1}' modle "a typo'd model"
+bad '{"model":"cog-m","input":{},"model":"n"}' model "a repeated member"
 client POST /api/v2/tasks '[1,2]'
 expect_eq "(f) a body that is not an object is 400" "$STATUS" 400
 client POST /api/v2/tasks '{"model":"cog-m","input":'

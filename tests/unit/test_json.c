@@ -472,6 +472,52 @@ static void test_top_string_absent_or_not_an_object(void **state)
 	assert_int_equal(top("", v, sizeof v), JSON_TOP_NOT_OBJECT);
 }
 
+/* Repeated names are found at any depth and named by a JSON pointer; distinct
+ * names, equal names in different objects, and arrays of objects are fine. */
+static void test_duplicate_member(void **state)
+{
+	static const struct {
+		const char *text, *pointer;
+	} cases[] = {
+	    {"{\"model\":\"m\",\"input\":{},\"model\":\"n\"}", "/model"},
+	    {"{\"input\":{\"x\":1,\"y\":2,\"x\":3}}", "/input/x"},
+	    {"{\"a\":[{\"k\":1},{\"k\":1,\"k\":2}]}", "/a/1/k"},
+	    {"{\"a/b\":1,\"a/b\":2}", "/a~1b"},
+	    {"{\"~\":1,\"~\":2}", "/~0"},
+	    {"{\"a\":1,\"b\":{\"a\":1},\"c\":[{\"a\":1},{\"a\":2}]}", ""},
+	    {"[1,2,{}]", ""},
+	    {"{}", ""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		yajl_val v = json_parse(cases[i].text, strlen(cases[i].text), NULL, NULL);
+		assert_non_null(v);
+		char ptr[64] = "junk";
+		bool found = json_duplicate_member(v, ptr, sizeof ptr);
+		assert_int_equal(found, cases[i].pointer[0] != '\0');
+		assert_string_equal(ptr, cases[i].pointer);
+		yajl_tree_free(v);
+	}
+	/* Many members: sorted, not compared pairwise; the repeat is still found. */
+	struct buf big = BUF_INIT;
+	buf_adds(&big, "{");
+	for (int i = 0; i < 20000; i++)
+		buf_printf(&big, "\"k%d\":%d,", i, i);
+	buf_adds(&big, "\"k777\":0}");
+	yajl_val v = json_parse(big.data, big.len, NULL, NULL);
+	char ptr[64];
+	assert_true(json_duplicate_member(v, ptr, sizeof ptr));
+	assert_string_equal(ptr, "/k777");
+	yajl_tree_free(v);
+	buf_free(&big);
+	/* A pointer longer than the buffer is cut, never overrun. */
+	v = json_parse("{\"abcdefgh\":1,\"abcdefgh\":1}", 27, NULL, NULL);
+	char tiny[5];
+	assert_true(json_duplicate_member(v, tiny, sizeof tiny));
+	assert_string_equal(tiny, "/abc");
+	yajl_tree_free(v);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +541,7 @@ int main(void)
 	    cmocka_unit_test(test_gen_finish_appends),
 	    cmocka_unit_test(test_top_string_found_before_the_rest),
 	    cmocka_unit_test(test_top_string_absent_or_not_an_object),
+	    cmocka_unit_test(test_duplicate_member),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

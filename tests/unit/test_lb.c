@@ -623,16 +623,16 @@ static void test_config_validation(void **state)
 	static const struct {
 		const char *body, *field;
 	} bad[] = {
-		{"{\"algorithm\":\"random\"}", "algorithm"},
-		{"{\"algorithm\":3}", "algorithm"},
-		{"{\"maxRetries\":-1}", "maxRetries"},
-		{"{\"maxRetries\":21}", "maxRetries"},
-		{"{\"maxRetries\":1.5}", "maxRetries"},
-		{"{\"stickySession\":\"yes\"}", "stickySession"},
-		{"{\"slowStartSeconds\":3601}", "slowStartSeconds"},
-		{"{\"healthCheckInterval\":0}", "healthCheckInterval"},
-		{"{\"algorithim\":\"p2c\"}", "algorithim"},
-		{"[]", ""},
+		{"{\"algorithm\":\"random\"}", "/algorithm"},
+		{"{\"algorithm\":3}", "/algorithm"},
+		{"{\"maxRetries\":-1}", "/maxRetries"},
+		{"{\"maxRetries\":21}", "/maxRetries"},
+		{"{\"maxRetries\":1.5}", "/maxRetries"},
+		{"{\"stickySession\":\"yes\"}", "/stickySession"},
+		{"{\"slowStartSeconds\":3601}", "/slowStartSeconds"},
+		{"{\"healthCheckInterval\":0}", "/healthCheckInterval"},
+		{"{\"algorithim\":\"p2c\"}", "/algorithim"},
+		{"[]", "/"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		yajl_val b = parse(bad[i].body);
@@ -677,7 +677,7 @@ static void test_config_update_and_cache(void **state)
 	/* An invalid one changes nothing. */
 	b = parse("{\"algorithm\":\"p2c\",\"maxRetries\":99}");
 	assert_int_equal(lb_config_update(b, &c, &e), LB_CONFIG_INVALID);
-	assert_string_equal(e.field, "maxRetries");
+	assert_string_equal(e.field, "/maxRetries");
 	yajl_tree_free(b);
 	lb_config_load(&c);
 	assert_int_equal(c.algorithm, LB_WEIGHTED);

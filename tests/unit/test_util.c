@@ -186,10 +186,14 @@ static void test_verr(void **state)
 {
 	struct verr e;
 	assert_int_equal(verr_set(&e, "weight", "%s must be %d..%d", "weight", 1, 1000), -1);
-	assert_string_equal(e.field, "weight");
+	assert_string_equal(e.field, "/weight");
 	assert_string_equal(e.msg, "weight must be 1..1000");
 	verr_set(&e, NULL, "body");
-	assert_string_equal(e.field, "");
+	assert_string_equal(e.field, "/");
+	verr_set(&e, "", "body");
+	assert_string_equal(e.field, "/");
+	verr_set(&e, "capabilities.maxConcurrent", "x");
+	assert_string_equal(e.field, "/capabilities/maxConcurrent");
 	/* Overlong input is truncated, never overflows. */
 	char big[600];
 	memset(big, 'f', sizeof big - 1);
@@ -197,6 +201,48 @@ static void test_verr(void **state)
 	verr_set(&e, big, "%s", big);
 	assert_int_equal(strlen(e.field), sizeof e.field - 1);
 	assert_int_equal(strlen(e.msg), sizeof e.msg - 1);
+}
+
+/* Unknown members: named by pointer, with a hint one edit away, else the list. */
+static void test_verr_known_members(void **state)
+{
+	static const char *const known[] = {"model", "input", "timeoutSeconds", "maxAttempts",
+					    "group"};
+	static const struct {
+		const char *text, *at, *field, *msg_has;
+	} cases[] = {
+	    {"{\"model\":\"m\",\"timeoutSecond\":5}", "", "/timeoutSecond",
+	     "did you mean 'timeoutSeconds'?"},
+	    {"{\"maxAttempt\":1}", "", "/maxAttempt", "did you mean 'maxAttempts'?"},
+	    {"{\"modle\":\"m\"}", "", "/modle", "did you mean 'model'?"},  /* swap */
+	    {"{\"Model\":\"m\"}", "", "/Model", "did you mean 'model'?"},  /* change */
+	    {"{\"inputs\":1}", "", "/inputs", "did you mean 'input'?"},      /* insert */
+	    {"{\"grp\":\"a\"}", "", "/grp", "the members are model, input, timeoutSeconds"},
+	    {"{\"a/b\":1}", "caps", "/caps/a~1b", "in /caps"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		yajl_val v = json_parse(cases[i].text, strlen(cases[i].text), NULL, NULL);
+		struct verr e;
+		assert_int_equal(verr_known_members(v, cases[i].at, known, 5, &e), -1);
+		assert_string_equal(e.field, cases[i].field);
+		if (!strstr(e.msg, cases[i].msg_has))
+			fail_msg("case %zu: '%s' lacks '%s'", i, e.msg, cases[i].msg_has);
+		yajl_tree_free(v);
+	}
+	/* Two edits is no hint; known members, non-objects and NULL pass. */
+	yajl_val v = json_parse("{\"grupo\":1}", 11, NULL, NULL);
+	struct verr e;
+	assert_int_equal(verr_known_members(v, "", known, 5, &e), -1);
+	assert_null(strstr(e.msg, "did you mean 'group'"));
+	yajl_tree_free(v);
+	v = json_parse("{\"model\":1,\"group\":2}", 23, NULL, NULL);
+	assert_int_equal(verr_known_members(v, "", known, 5, &e), 0);
+	yajl_tree_free(v);
+	v = json_parse("[1]", 3, NULL, NULL);
+	assert_int_equal(verr_known_members(v, "", known, 5, &e), 0);
+	yajl_tree_free(v);
+	assert_int_equal(verr_known_members(NULL, "", known, 5, &e), 0);
+	(void)state;
 }
 
 static void test_verr_opt_int(void **state)
@@ -211,10 +257,10 @@ static void test_verr_opt_int(void **state)
 	assert_int_equal(verr_opt_int(obj, "a", NULL, 0, 10, &out, &e), 0);
 	assert_int_equal(out, 5);
 	assert_int_equal(verr_opt_int(obj, "b", NULL, 0, 10, &out, &e), -1);
-	assert_string_equal(e.field, "b");
+	assert_string_equal(e.field, "/b");
 	assert_string_equal(e.msg, "b must be an integer from 0 to 10");
 	assert_int_equal(verr_opt_int(obj, "c", "caps.c", -1, 10, &out, &e), -1);
-	assert_string_equal(e.field, "caps.c");
+	assert_string_equal(e.field, "/caps/c");
 	assert_string_equal(e.msg, "caps.c must be an integer from -1 to 10");
 	assert_int_equal(out, 5);
 	yajl_tree_free(obj);
@@ -316,6 +362,7 @@ int main(void)
 	    cmocka_unit_test(test_strlist),
 	    cmocka_unit_test(test_verr),
 	    cmocka_unit_test(test_verr_opt_int),
+	    cmocka_unit_test(test_verr_known_members),
 	    cmocka_unit_test(test_log_lines_are_sanitised),
 	    cmocka_unit_test(test_log_request_id),
 	    cmocka_unit_test(test_log_quiet_drops_info_only),
