@@ -11,6 +11,12 @@
 static char program[32] = "taskgate";
 static char request_id[40];
 static int quiet;
+static void (*sink)(const char *line, size_t len);
+
+void log_set_sink(void (*fn)(const char *line, size_t len))
+{
+	sink = fn;
+}
 
 void log_set_program(const char *name)
 {
@@ -50,6 +56,8 @@ static void log_line(const char *level, const char *fmt, va_list ap)
 	/* One write() per line so concurrent processes do not interleave mid-line. */
 	ssize_t ignored = write(STDERR_FILENO, line.data, line.len);
 	(void)ignored;
+	if (sink)
+		sink(line.data, line.len);
 	buf_free(&msg);
 	buf_free(&line);
 }

@@ -15,6 +15,7 @@
 #include "base/util.h"
 #include "fs/file.h"
 #include "fs/journal.h"
+#include "fs/logfile.h"
 #include "fs/statsfile.h"
 #include "fs/store.h"
 #include "model/config.h"
@@ -183,6 +184,7 @@ bool worker_spawn(const struct worker_work *w, const char *log_path)
 	journal_forget_inherited();
 	http_client_forget_inherited();
 	statsfile_forget_inherited();
+	logfile_forget_inherited();
 	waiters_forget_inherited();
 	if (slot > STDERR_FILENO + 1)
 		close_range(STDERR_FILENO + 1, (unsigned)slot - 1, 0);

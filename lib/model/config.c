@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "base/log.h"
+#include "fs/logfile.h"
 #include "fs/store.h"
 #include "base/util.h"
 
@@ -26,6 +27,20 @@ const char *config_state_dir(void)
 		snprintf(dir, sizeof dir, "%s", env && *env ? env : TASKGATE_STATE_DIR);
 	}
 	return dir;
+}
+
+/* "logFile" (relative to the state tree; "" for none), rotated at "logMaxBytes"
+ * keeping "logKeep" old files: applied whenever config.json is (re)read. */
+static void use_log_file(void)
+{
+	const char *f = config_str("logFile", "log/taskgate.log");
+	char path[PATH_MAX];
+	if (*f && f[0] != '/')
+		snprintf(path, sizeof path, "%s/%s", config_state_dir(), f);
+	else
+		snprintf(path, sizeof path, "%s", f);
+	logfile_use(path, config_int("logMaxBytes", 4 << 20, 4096, 1LL << 30),
+		    (int)config_int("logKeep", 3, 1, 20));
 }
 
 int config_refresh(void)
@@ -48,6 +63,7 @@ int config_refresh(void)
 		yajl_tree_free(doc);
 	doc = fresh;
 	seen = st;
+	use_log_file();
 	return 0;
 }
 
