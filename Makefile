@@ -57,11 +57,14 @@ CLAIM_BIN := $(BUILD)/tests/journal_claim
 PROGRAM := $(BUILD)/taskgate.fcgi
 
 DEB_BUILD := gcc make pkg-config libfcgi-dev libyajl-dev libcurl4-openssl-dev uuid-dev libssl-dev zlib1g-dev
-DEB_TEST  := lighttpd libcmocka-dev libmicrohttpd-dev curl jq wrk valgrind procps python3 \
+# make run: the web server, curl for its readiness check, libmicrohttpd for the demo
+# Cog server it starts.
+DEB_RUN   := lighttpd curl libmicrohttpd-dev
+# make test and make bench, besides the above.
+DEB_TEST  := libcmocka-dev jq wrk valgrind procps python3 \
              chromium fonts-dejavu-core apache2 libapache2-mod-fcgid
-DEB_RUN   := lighttpd curl
 
-.PHONY: all deps run test unit integration bench valgrind install clean format layers
+.PHONY: all deps run-deps test-deps run test unit integration bench valgrind install clean format layers
 
 # Objects are kept between builds even where they are only intermediates (the unit
 # tests' and cron programs' .o files), so a second `make` relinks nothing.
@@ -107,8 +110,9 @@ $(CLAIM_BIN): $(BUILD)/tests/bench/journal_claim.o $(LIB_OBJ)
 $(BUILD)/tests/unit/%.o: CFLAGS += -Wno-missing-prototypes
 $(BUILD)/tests/mock/%.o: CFLAGS += -Wno-missing-prototypes
 
-deps:
-	@missing=""; for p in $(DEB_BUILD) $(DEB_TEST); do \
+# need_packages LIST: installs the missing ones as root, else prints the command.
+define need_packages
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
@@ -118,12 +122,22 @@ deps:
 	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "deps: missing packages; run as root:"; \
 	  echo "  apt-get update && apt-get install -y$$missing"; exit 1; fi
+endef
 
-run: deps all $(MOCK_BIN)
+# What make run needs; test-deps adds what the tests and benchmarks need.
+run-deps:
+	$(call need_packages,$(DEB_BUILD) $(DEB_RUN))
+
+test-deps:
+	$(call need_packages,$(DEB_BUILD) $(DEB_RUN) $(DEB_TEST))
+
+deps: test-deps
+
+run: run-deps all $(MOCK_BIN)
 	PORT=$(PORT) STATE_DIR=$(STATE_DIR) BUILD=$(CURDIR)/$(BUILD) DEMO=$(DEMO) \
 	  sh apache-conf/run-lighttpd.sh
 
-test: deps all $(UNIT_BIN) $(MOCK_BIN)
+test: test-deps all $(UNIT_BIN) $(MOCK_BIN)
 	@BUILD=$(CURDIR)/$(BUILD) bash tests/run-all.sh
 
 unit: all $(UNIT_BIN)
@@ -132,7 +146,7 @@ unit: all $(UNIT_BIN)
 integration: all $(MOCK_BIN)
 	@BUILD=$(CURDIR)/$(BUILD) ONLY=integration bash tests/run-all.sh
 
-bench: deps all $(MOCK_BIN) $(FLOOR_BIN) $(CLAIM_BIN)
+bench: test-deps all $(MOCK_BIN) $(FLOOR_BIN) $(CLAIM_BIN)
 	@BUILD=$(CURDIR)/$(BUILD) bash tests/bench/run.sh
 
 # The code map: which layer may include which, no cycles, the exclusive calls.
