@@ -100,8 +100,18 @@ static int check_deadline(const char *id, int entry_attempt, void *arg)
 					c->s->failed++;
 				if (now_doc)
 					yajl_tree_free(now_doc);
-				log_info("task %s attempt %d timed out on %s", id, attempt, server_id);
-				health_record_passive(server_id, false, 0);
+				/* Only a server that took the attempt failed to finish it; one
+				 * never told (taskgate's process died before or while sending)
+				 * is not to blame. */
+				if (a->accepted_at) {
+					log_info("task %s attempt %d timed out on %s", id, attempt,
+						 server_id);
+					health_record_passive(server_id, false, 0);
+				} else {
+					log_info("task %s attempt %d timed out before %s acknowledged "
+						 "it: not counted against the server",
+						 id, attempt, server_id);
+				}
 				cancel_on_backend(server_id, id, attempt);
 			}
 			buf_free(&after);

@@ -72,6 +72,7 @@ static const struct task_member_info members[TASK_MEMBER_COUNT] = {
 	M(TM_ATT_SERVER_ID, TASK_PART_ATTEMPT, "serverId", PUBLIC, TASK_PART_VALUE),
 	M(TM_ATT_STARTED_AT, TASK_PART_ATTEMPT, "startedAt", PUBLIC, TASK_PART_VALUE),
 	M(TM_ATT_ENDED_AT, TASK_PART_ATTEMPT, "endedAt", PUBLIC, TASK_PART_VALUE),
+	M(TM_ATT_ACCEPTED_AT, TASK_PART_ATTEMPT, "acceptedAt", PUBLIC, TASK_PART_VALUE),
 	M(TM_ATT_OUTCOME, TASK_PART_ATTEMPT, "outcome", PUBLIC, TASK_PART_VALUE),
 	M(TM_ATT_ERROR, TASK_PART_ATTEMPT, "error", PUBLIC, TASK_PART_VALUE),
 	/* The digest of the attempt's callback secret: a guess at the secret could be
@@ -271,6 +272,7 @@ static void attempt_from_doc(yajl_val a, struct task_attempt *at)
 	snprintf(at->server_id, sizeof at->server_id, "%s", json_str_or(a, "serverId", ""));
 	at->started_at = json_int_or(a, "startedAt", 0);
 	at->ended_at = json_int_or(a, "endedAt", 0);
+	at->accepted_at = json_int_or(a, "acceptedAt", 0);
 	snprintf(at->outcome, sizeof at->outcome, "%s", json_str_or(a, "outcome", ""));
 	at->error = dup_or_null(json_str_or(a, "error", NULL));
 	snprintf(at->secret_hash, sizeof at->secret_hash, "%s", json_str_or(a, "secretHash", ""));
@@ -412,6 +414,7 @@ static void emit_history(const struct task *t, const struct form *f)
 		put_str(f, TM_ATT_SERVER_ID, a->server_id);
 		put_int(f, TM_ATT_STARTED_AT, a->started_at);
 		put_int_or_null(f, TM_ATT_ENDED_AT, a->ended_at);
+		put_int_or_null(f, TM_ATT_ACCEPTED_AT, a->accepted_at);
 		put_str(f, TM_ATT_OUTCOME, a->outcome[0] ? a->outcome : NULL);
 		put_str(f, TM_ATT_ERROR, a->error);
 		put_str(f, TM_ATT_SECRET_HASH, a->secret_hash);
@@ -576,6 +579,12 @@ int task_update(const char *id, task_edit_fn *fn, void *arg, struct buf *public_
 	if (rc == STORE_OK && c.became != c.was && task_status_terminal(c.was))
 		tindex_finished_remove(task_status_name(c.was), id, c.created_at);
 	return rc;
+}
+
+int task_update_hint(const char *id, task_edit_fn *fn, void *arg)
+{
+	struct edit_ctx c = {fn, arg, NULL, TASK_PENDING, TASK_PENDING, 0};
+	return store_update("tasks", id, STORE_NO_FSYNC, task_edit, &c);
 }
 
 _Static_assert(TASK_ID_LEN == TINDEX_ID_LEN, "task ids are the index's ids");

@@ -39,6 +39,10 @@ struct task_attempt {
 	int n;
 	char server_id[65];
 	int64_t started_at, ended_at; /* ended_at 0 while running */
+	/* When the server acknowledged the attempt (took the prediction), 0 before: an
+	 * attempt it never heard of that runs out of time is taskgate's loss, not the
+	 * server's failure. */
+	int64_t accepted_at;
 	char outcome[16]; /* "" running, "succeeded", "failed", "error", "timeout", "busy", "cancelled" */
 	char *error;
 	char secret_hash[72]; /* "sha256:<hex>" of this attempt's callback secret */
@@ -131,6 +135,7 @@ enum task_member {
 	TM_ATT_SERVER_ID,
 	TM_ATT_STARTED_AT,
 	TM_ATT_ENDED_AT,
+	TM_ATT_ACCEPTED_AT,
 	TM_ATT_OUTCOME,
 	TM_ATT_ERROR,
 	TM_ATT_SECRET_HASH,
@@ -198,5 +203,8 @@ int task_load_doc(const char *id, yajl_val *doc);
  * it in API form. */
 typedef int task_edit_fn(struct task *t, void *arg);
 int task_update(const char *id, task_edit_fn *fn, void *arg, struct buf *public_json);
+/* The same without the fsyncs, for a fact whose loss in a crash errs on the safe
+ * side (an attempt's acceptedAt: a lost one only spares the server a mark). */
+int task_update_hint(const char *id, task_edit_fn *fn, void *arg);
 
 #endif

@@ -651,6 +651,18 @@ static bool end_of_reply(const struct backend_reply *reply, const struct sending
 	return false;
 }
 
+/* Records that the server took attempt n (unless the attempt already ended: a
+ * fast Cog's completed webhook may come first). */
+static int accepted_edit(struct task *t, void *arg)
+{
+	const int *attempt = arg;
+	struct task_attempt *a = task_current_attempt(t);
+	if (!a || a->n != *attempt || a->ended_at || a->accepted_at)
+		return STORE_UNCHANGED;
+	a->accepted_at = now_ms();
+	return STORE_OK;
+}
+
 bool dispatch_send(const struct dispatch_send *send)
 {
 	if (!send->attempt)
@@ -670,6 +682,10 @@ bool dispatch_send(const struct dispatch_send *send)
 	} else {
 		call_backend(send, &s, &reply);
 		ended = end_of_reply(&reply, &s, &e);
+		if (reply.outcome == BACKEND_ACCEPTED) {
+			int n = send->attempt;
+			task_update_hint(send->task_id, accepted_edit, &n);
+		}
 	}
 	if (ended)
 		ended = dispatch_end_attempt(send->task_id, &e.req, NULL) == END_DONE;
