@@ -17,7 +17,7 @@ static void counters(struct buf *out, const char *family, const char *help, cons
 			if (t == ST_CREATED && strcmp(label, "server") == 0)
 				continue; /* a task is created before it has a server */
 			struct prom_label l[2] = {{label, v[i].name},
-						  {"status", stats_type_event[t]}};
+						  {"event", stats_type_event[t]}};
 			prom_sample(out, family, l, 2, (double)v[i].n[t]);
 		}
 }
@@ -28,7 +28,9 @@ static void task_counters(struct buf *out, const struct stats_agg *a)
 		    "Task events since the statistics began, by kind (created, dispatched, "
 		    "completed, failed, timed_out, cancelled, retried).");
 	for (int t = 0; t < ST_TYPES; t++) {
-		struct prom_label l = {"status", stats_type_event[t]};
+		/* "event", not "status": retried and timed_out are things that happened to
+		 * a task, not states it is in. */
+		struct prom_label l = {"event", stats_type_event[t]};
 		prom_sample(out, "taskgate_tasks_total", &l, 1, (double)a->all.n[t]);
 	}
 	counters(out, "taskgate_model_tasks_total", "Task events by model and kind.", "model",
@@ -106,6 +108,15 @@ static void server_gauges(struct buf *out, const struct statsq_live *live)
 		struct prom_label l = {"server", live->servers[i].id};
 		prom_sample(out, "taskgate_server_capacity", &l, 1,
 			    live->servers[i].max_concurrent);
+	}
+	prom_family(out, "taskgate_server_response_time_seconds", "gauge",
+		    "The server's response time as the load balancer weighs it (an EWMA of "
+		    "its dispatch answers); absent until it has answered one.");
+	for (size_t i = 0; i < live->nservers; i++) {
+		struct prom_label l = {"server", live->servers[i].id};
+		if (live->servers[i].ewma_ms > 0)
+			prom_sample(out, "taskgate_server_response_time_seconds", &l, 1,
+				    live->servers[i].ewma_ms / 1000.0);
 	}
 	prom_family(out, "taskgate_server_health_score", "gauge", "Health score, 0 to 100.");
 	for (size_t i = 0; i < live->nservers; i++) {

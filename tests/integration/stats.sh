@@ -270,7 +270,9 @@ expect_eq "/metrics with the client token: 200" "$code" 200
 check "/metrics is text/plain version 0.0.4" grep -qi '^Content-Type: text/plain; version=0.0.4' "$WORK/metrics.h"
 check "/metrics parses with the strict checker" promcheck "$WORK/metrics.txt"
 check "the checker refuses 16 kinds of broken exposition" promcheck_self_test
-check "taskgate_tasks_total{status=\"created\"} 45" grep -qx 'taskgate_tasks_total{status="created"} 45' "$WORK/metrics.txt"
+check "taskgate_tasks_total{event=\"created\"} 45" grep -qx 'taskgate_tasks_total{event="created"} 45' "$WORK/metrics.txt"
+check "no task counter has a status label" bash -c '! grep -q "^taskgate_[a-z_]*tasks_total{.*status=" "$1"' _ "$WORK/metrics.txt"
+check "a server that answered has its response time" grep -qE '^taskgate_server_response_time_seconds\{server="[^"]+"\} [0-9.e+-]+$' "$WORK/metrics.txt"
 check "duration histogram count 45" grep -qx 'taskgate_task_duration_seconds_count 45' "$WORK/metrics.txt"
 check "duration histogram sum 70 s" grep -qx 'taskgate_task_duration_seconds_sum 70' "$WORK/metrics.txt"
 check "duration histogram le=2.5 bucket holds 35" grep -qx 'taskgate_task_duration_seconds_bucket{le="2.5"} 35' "$WORK/metrics.txt"
