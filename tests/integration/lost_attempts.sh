@@ -36,13 +36,18 @@ admin PUT /api/v2/servers/s1/maintenance '{"enabled":true}'
 failures2() { admin GET /api/v2/servers/s2 > /dev/null; jget .consecutiveFailures; }
 client POST /api/v2/tasks '{"model":"m","input":{"n":2},"timeoutSeconds":1,"maxAttempts":2}'
 b=$(jget .id)
-# The worker sending it: a taskgate.fcgi of this tree that init adopted.
+# The worker sending it: a taskgate.fcgi of this tree that the web server did not
+# start (a worker leaves it: init, or a subreaper, adopts it).
 sender() {
-	local p
+	local p pp
 	for p in /proc/[0-9]*; do
 		grep -qszFx "STATE_DIR=$STATE" "$p/environ" 2>/dev/null || continue
-		[ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = 1 ] || continue
-		grep -qsF taskgate.fcgi "$p/cmdline" && echo "${p#/proc/}"
+		grep -qsF taskgate.fcgi "$p/cmdline" || continue
+		pp=$(awk '{print $4}' "$p/stat" 2>/dev/null)
+		case $(cat "/proc/$pp/comm" 2>/dev/null) in
+		lighttpd | apache2) continue ;;
+		esac
+		echo "${p#/proc/}"
 	done
 }
 received() { mock slow /__requests | jq -e --arg t "$b" 'any(.[]; .path | contains($t))' > /dev/null; }
