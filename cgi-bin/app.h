@@ -2,6 +2,8 @@
 #ifndef TASKGATE_APP_H
 #define TASKGATE_APP_H
 
+#include <stdint.h>
+
 #include "web/http.h"
 #include "web/router.h"
 
@@ -20,6 +22,9 @@
 
 extern const struct route app_routes[];
 extern const size_t app_route_count;
+/* Identifies the route table (its methods and patterns, in order) for the request
+ * counters, whose slots are its indexes (fs/reqcount). */
+uint64_t app_route_table_hash(void);
 
 /* Answers a problem for a store error code (404, 409, 503 + Retry-After, 500). */
 int app_store_problem(struct http_resp *rs, int rc, const char *what, const char *id);

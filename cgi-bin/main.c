@@ -23,6 +23,7 @@
 #include "sched/waiters.h"
 #include "jobs/health.h"
 #include "fs/journal.h"
+#include "fs/reqcount.h"
 #include "jobs/rollup.h"
 #include "fs/statecheck.h"
 #include "jobs/sweep.h"
@@ -187,7 +188,7 @@ static void handle(const struct http_io *io)
 {
 	struct http_req rq;
 	struct http_resp rs;
-	int64_t started = mono_ms();
+	int64_t started_us = mono_us();
 	http_resp_init(&rs);
 	bool config_ok = config_refresh() == 0;
 	journal_enable(config_bool("journal", true));
@@ -242,9 +243,11 @@ static void handle(const struct http_io *io)
 		log_error("%s %s -> %d", rq.method, logged_path, rs.status);
 	rs.head_only = strcmp(rq.method, "HEAD") == 0; /* Content-Length of the GET answer */
 	http_resp_send(&rs, io);
+	reqcount_add(app_route_table_hash(), r ? (int)(r - app_routes) : (int)app_route_count,
+		     rs.status, (mono_us() - started_us));
 	if (config_bool("logRequests", false))
 		log_info("%s %s %d %lldms", rq.method, logged_path, rs.status,
-			 (long long)(mono_ms() - started));
+			 (long long)((mono_us() - started_us) / 1000));
 	http_req_free(&rq);
 	http_resp_free(&rs);
 }

@@ -2,6 +2,8 @@
  * OpenAPI document (openapi.json) must describe each of these; a test checks it. */
 #include "app.h"
 
+#include "fs/reqcount.h"
+
 const struct route app_routes[] = {
 	{"GET", "/api/v2/health", api_health, R_PUBLIC},
 	{"GET", "/api/v2/openapi.json", api_openapi, R_PUBLIC},
@@ -35,3 +37,22 @@ const struct route app_routes[] = {
 };
 
 const size_t app_route_count = sizeof app_routes / sizeof app_routes[0];
+_Static_assert(sizeof app_routes / sizeof app_routes[0] < REQCOUNT_ROUTES,
+	       "every route, and the slot of no route, has request counters");
+
+uint64_t app_route_table_hash(void)
+{
+	/* FNV-1a of "METHOD pattern\n" in table order: the counters' slots are indexes. */
+	static uint64_t h;
+	if (h)
+		return h;
+	uint64_t x = 1469598103934665603ULL;
+	for (size_t i = 0; i < app_route_count; i++)
+		for (int part = 0; part < 2; part++) {
+			const char *s = part ? app_routes[i].pattern : app_routes[i].method;
+			for (; *s; s++)
+				x = (x ^ (unsigned char)*s) * 1099511628211ULL;
+			x = (x ^ (unsigned char)(part ? '\n' : ' ')) * 1099511628211ULL;
+		}
+	return h = x ? x : 1;
+}

@@ -59,6 +59,9 @@ RULES = [
     # A task's files folder: the root joined to files/ ("%s/files/%02x/%s").
     ("files/ folder paths", r'"%s/files\b', ["lib/fs/taskfiles.c"],
      "lib/fs/taskfiles.h", "strings"),
+    # The request counters' folder: the root joined to run/requests.
+    ("run/requests/ paths", r'"%s/run/requests\b', ["lib/fs/reqcount.c"], "lib/fs/reqcount.h",
+     "strings"),
     # The log file gets its lines through base/log's sink, which only logfile sets.
     ("the log sink", r"(?<![\w.>])log_set_sink\s*\(", ["lib/fs/logfile.c", "lib/base/log."],
      "lib/fs/logfile.h"),

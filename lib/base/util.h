@@ -11,6 +11,7 @@
 int64_t now_ms(void);
 /* Milliseconds from a monotonic clock, for timeouts inside one process. */
 int64_t mono_ms(void);
+int64_t mono_us(void); /* the same clock in microseconds */
 void sleep_ms(unsigned ms);
 
 /* Fills out with n cryptographically random bytes (getrandom). Aborts on failure:

@@ -1,7 +1,9 @@
 #include "stats/metrics.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "fs/reqcount.h"
 #include "model/server.h"
 #include "stats/alerts.h"
 #include "stats/promtext.h"
@@ -183,4 +185,42 @@ void metrics_text(struct buf *out, int64_t now, int64_t rollup_last_run, const c
 	stats_meta(out, &in);
 	statsq_live_free(&in.live);
 	stats_agg_free(&in.a);
+}
+
+void metrics_requests_text(struct buf *out, uint64_t table, const struct metrics_route *routes,
+			   size_t n)
+{
+	static struct reqcount c; /* 19 KiB: not on the stack */
+	reqcount_read(table, &c);
+	if (n >= REQCOUNT_ROUTES)
+		n = REQCOUNT_ROUTES - 1;
+	prom_family(out, "taskgate_http_requests_total", "counter",
+		    "Requests answered, by method, route (its pattern; \"\" when no route "
+		    "matched) and status code, on every host of this state tree.");
+	char code[16];
+	for (size_t r = 0; r <= n; r++)
+		for (int k = 0; k < REQCOUNT_CODES; k++) {
+			if (!c.route[r].by_code[k])
+				continue;
+			if (k < REQCOUNT_CODES - 1)
+				snprintf(code, sizeof code, "%d", reqcount_codes[k]);
+			else
+				snprintf(code, sizeof code, "other");
+			struct prom_label l[3] = {{"method", r < n ? routes[r].method : ""},
+						  {"route", r < n ? routes[r].pattern : ""},
+						  {"code", code}};
+			prom_sample(out, "taskgate_http_requests_total", l, 3,
+				    (double)c.route[r].by_code[k]);
+		}
+	prom_family(out, "taskgate_http_request_duration_seconds", "histogram",
+		    "Time from reading a request to its answer sent, by method and route.");
+	for (size_t r = 0; r <= n; r++) {
+		if (!c.route[r].count)
+			continue;
+		struct prom_label l[2] = {{"method", r < n ? routes[r].method : ""},
+					  {"route", r < n ? routes[r].pattern : ""}};
+		prom_histogram_parts(out, "taskgate_http_request_duration_seconds", l, 2,
+				     c.route[r].b, c.route[r].count,
+				     (double)c.route[r].sum_us / 1e6);
+	}
 }

@@ -25,4 +25,15 @@ struct metrics_input {
  * (0: never); version: the taskgate_build_info label. */
 void metrics_text(struct buf *out, int64_t now, int64_t rollup_last_run, const char *version);
 
+/* A route as the request metrics label it. */
+struct metrics_route {
+	const char *method, *pattern;
+};
+/* Appends taskgate_http_requests_total{method,route,code} and
+ * taskgate_http_request_duration_seconds{method,route} from every host's counters
+ * (fs/reqcount) for the table of n routes (slot n: requests no route took, labelled
+ * route=""), whose hash is table. */
+void metrics_requests_text(struct buf *out, uint64_t table, const struct metrics_route *routes,
+			   size_t n);
+
 #endif

@@ -82,13 +82,14 @@ void prom_sample(struct buf *out, const char *name, const struct prom_label *lab
 	buf_printf(out, " %s\n", v);
 }
 
-void prom_histogram(struct buf *out, const char *name, const struct prom_label *labels,
-		    size_t nlabels, const struct hist *h)
+void prom_histogram_parts(struct buf *out, const char *name, const struct prom_label *labels,
+			  size_t nlabels, const uint64_t b[HIST_BUCKETS], uint64_t count,
+			  double sum_seconds)
 {
 	char le[32], v[64];
 	uint64_t cum = 0;
 	for (int i = 0; i < HIST_BUCKETS; i++) {
-		cum += h->b[i];
+		cum += b[i];
 		if (i < HIST_FINITE)
 			stats_fmt_num(le, sizeof le, (double)hist_bounds_ms[i] / 1000.0, 3);
 		else
@@ -97,11 +98,17 @@ void prom_histogram(struct buf *out, const char *name, const struct prom_label *
 		labels_open(out, labels, nlabels, "le", le);
 		buf_printf(out, " %llu\n", (unsigned long long)cum);
 	}
-	prom_value(v, sizeof v, (double)h->sum / 1000.0);
+	prom_value(v, sizeof v, sum_seconds);
 	buf_printf(out, "%s_sum", name);
 	labels_open(out, labels, nlabels, NULL, NULL);
 	buf_printf(out, " %s\n", v);
 	buf_printf(out, "%s_count", name);
 	labels_open(out, labels, nlabels, NULL, NULL);
-	buf_printf(out, " %llu\n", (unsigned long long)h->count);
+	buf_printf(out, " %llu\n", (unsigned long long)count);
+}
+
+void prom_histogram(struct buf *out, const char *name, const struct prom_label *labels,
+		    size_t nlabels, const struct hist *h)
+{
+	prom_histogram_parts(out, name, labels, nlabels, h->b, h->count, (double)h->sum / 1000.0);
 }

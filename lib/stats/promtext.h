@@ -11,6 +11,7 @@
 #define TASKGATE_PROMTEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "base/hist.h"
@@ -31,6 +32,11 @@ void prom_sample(struct buf *out, const char *name, const struct prom_label *lab
  * le="..."} for every bound and +Inf, name_sum, name_count. */
 void prom_histogram(struct buf *out, const char *name, const struct prom_label *labels,
 		    size_t nlabels, const struct hist *h);
+/* The same from its parts: per-bucket counts (hist's buckets), count, and the sum
+ * in seconds (for sums finer than hist's milliseconds). */
+void prom_histogram_parts(struct buf *out, const char *name, const struct prom_label *labels,
+			  size_t nlabels, const uint64_t b[HIST_BUCKETS], uint64_t count,
+			  double sum_seconds);
 /* Value text: integers exactly, others with up to 15 significant digits. */
 void prom_value(char *out, size_t n, double v);
 void prom_escape_label(struct buf *out, const char *value);
