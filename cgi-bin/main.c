@@ -237,15 +237,20 @@ static void handle(const struct http_io *io)
 		http_header(&rs, "X-Request-Id", "%s", rq.request_id);
 		http_problem(&rs, 500, NULL, "the state tree could not be made durable");
 	}
-	char logged_path[1024];
-	router_log_path(app_routes, app_route_count, rq.path, logged_path, sizeof logged_path);
+	/* The path as logged is worked out only for a line that is written: it walks
+	 * the route table, which most requests need not pay for twice. */
+	bool log_line = config_bool("logRequests", false);
+	char logged_path[1024] = "";
+	if (rs.status >= 500 || log_line)
+		router_log_path(app_routes, app_route_count, rq.path, logged_path,
+				sizeof logged_path);
 	if (rs.status >= 500)
 		log_error("%s %s -> %d", rq.method, logged_path, rs.status);
 	rs.head_only = strcmp(rq.method, "HEAD") == 0; /* Content-Length of the GET answer */
 	http_resp_send(&rs, io);
 	reqcount_add(app_route_table_hash(), r ? (int)(r - app_routes) : (int)app_route_count,
 		     rs.status, (mono_us() - started_us));
-	if (config_bool("logRequests", false))
+	if (log_line)
 		log_info("%s %s %d %lldms", rq.method, logged_path, rs.status,
 			 (long long)((mono_us() - started_us) / 1000));
 	http_req_free(&rq);

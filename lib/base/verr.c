@@ -22,17 +22,12 @@ static void pointer_from_path(char *out, size_t n, const char *path)
 	}
 }
 
-static void set_msg(struct verr *e, const char *fmt, va_list ap)
-{
-	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-}
-
 int verr_set(struct verr *e, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 	pointer_from_path(e->field, sizeof e->field, field);
 	va_start(ap, fmt);
-	set_msg(e, fmt, ap);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -99,9 +94,8 @@ int verr_known_members(yajl_val obj, const char *at, const char *const known[], 
 			continue;
 		char where[160];
 		pointer_from_path(where, sizeof where, at);
-		pointer_from_path(e->field, sizeof e->field, at);
-		if (strcmp(e->field, "/") == 0)
-			e->field[0] = '\0';
+		bool top = strcmp(where, "/") == 0;
+		snprintf(e->field, sizeof e->field, "%s", top ? "" : where);
 		json_pointer_add(e->field, sizeof e->field, k, strlen(k));
 		if (near)
 			snprintf(e->msg, sizeof e->msg,
@@ -110,7 +104,7 @@ int verr_known_members(yajl_val obj, const char *at, const char *const known[], 
 			/* Name the members there are: the list is short, and it answers the
 			 * next question. Cut at the end of msg. */
 			int o = snprintf(e->msg, sizeof e->msg, "unknown member '%.64s' in %s; the members are",
-					 k, strcmp(where, "/") == 0 ? "the body" : where);
+					 k, top ? "the body" : where);
 			for (size_t f = 0; f < n && o > 0 && (size_t)o < sizeof e->msg; f++)
 				o += snprintf(e->msg + o, sizeof e->msg - (size_t)o, "%s %s",
 					      f ? "," : "", known[f]);

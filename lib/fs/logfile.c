@@ -38,8 +38,8 @@ static int current_fd(void)
 	close_file();
 	/* O_NONBLOCK: a FIFO put in its place must not hang the process; it is then
 	 * refused as not a regular file. */
-	int fd = open(lf.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-		      0640);
+	const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+	int fd = open(lf.path, flags, 0640);
 	if (fd < 0 && errno == ENOENT) {
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof dir, "%s", lf.path);
@@ -47,8 +47,7 @@ static int current_fd(void)
 		if (slash && slash != dir) {
 			*slash = '\0';
 			mkdir(dir, 0750);
-			fd = open(lf.path,
-				  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+			fd = open(lf.path, flags, 0640);
 		}
 	}
 	if (fd < 0)
