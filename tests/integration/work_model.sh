@@ -142,15 +142,18 @@ for i in $(seq 1 8); do
 	_pids+=($!)
 done
 sleep 1
+# What is proven: nothing is held until a wait ends (30 s). The bound is far from
+# that and far above a normal answer, because mod_fcgid may first have to start a
+# process (one run on a loaded machine took 2.005 s against an earlier 2 s bound).
 t=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -m 10 "$BASE/api/v2/health")
 check "(d) health answers while eight clients wait ($t)" \
-	awk -v c="${t% *}" -v t="${t#* }" 'BEGIN { exit !(c == 200 && t < 2) }'
+	awk -v c="${t% *}" -v t="${t#* }" 'BEGIN { exit !(c == 200 && t < 8) }'
 answered=$(grep -L -i '^Preference-Applied' "$WORK"/wait*.h 2> /dev/null | wc -l)
 check "(d) the waits beyond the bound answered at once, without Preference-Applied ($answered)" \
 	test "$answered" -ge 1
 t=$(curl -s -o /dev/null -w '%{time_total}' -m 10 -H "Authorization: Bearer $CLIENT" \
 	"$BASE/api/v2/tasks/${hung[0]}")
-check "(d) a GET answers meanwhile (${t} s)" awk -v t="$t" 'BEGIN { exit !(t < 2) }'
+check "(d) a GET answers meanwhile (${t} s)" awk -v t="$t" 'BEGIN { exit !(t < 8) }'
 
 # ---------------------------------------------------------------- (e)
 held() { # how many worker slots are held now
