@@ -62,7 +62,7 @@ DEB_BUILD := gcc make pkg-config libfcgi-dev libyajl-dev libcurl4-openssl-dev uu
 DEB_RUN   := lighttpd curl libmicrohttpd-dev
 # make test and make bench, besides the above.
 DEB_TEST  := libcmocka-dev jq wrk valgrind procps python3 \
-             chromium fonts-dejavu-core apache2 libapache2-mod-fcgid
+             chromium fonts-dejavu-core apache2 libapache2-mod-fcgid apache2-suexec-custom
 
 .PHONY: all deps run-deps test-deps run test unit integration bench valgrind install clean format layers
 

@@ -138,12 +138,10 @@ int api_servers_delete(struct http_req *rq, struct http_resp *rs)
 int api_servers_heartbeat(struct http_req *rq, struct http_resp *rs)
 {
 	const char *token = auth_bearer(rq->authorization);
-	if (!token) {
-		http_header(rs, "WWW-Authenticate", "Bearer realm=\"taskgate\"");
-		return http_problem(rs, 401, "Authorization",
-				    "a heartbeat needs the admin token or the server's callback "
-				    "token as a Bearer token");
-	}
+	if (!token)
+		return app_unauthorized(rq, rs, "Bearer realm=\"taskgate\"",
+					"a heartbeat needs the admin token or the server's callback "
+					"token as a Bearer token");
 	struct server s;
 	int rc = registry_heartbeat(rq->param[0], token, &s);
 	if (rc == REGISTRY_FORBIDDEN)

@@ -329,10 +329,9 @@ static int refuse_unless_admin(struct http_req *rq, struct http_resp *rs)
 		return 0;
 	if (rq->auth == AUTH_CLIENT)
 		return http_problem(rs, 403, "Authorization", "the status page needs the admin token");
-	http_header(rs, "WWW-Authenticate", "Basic realm=\"taskgate\", charset=\"UTF-8\"");
-	return http_problem(rs, 401, "Authorization",
-			    "the status page needs the admin token, as 'Authorization: "
-			    "Bearer <token>' or as the password of HTTP Basic authentication");
+	return app_unauthorized(rq, rs, "Basic realm=\"taskgate\", charset=\"UTF-8\"",
+				"the status page needs the admin token, as 'Authorization: "
+				"Bearer <token>' or as the password of HTTP Basic authentication");
 }
 
 int api_status_page(struct http_req *rq, struct http_resp *rs)

@@ -29,6 +29,14 @@ uint64_t app_route_table_hash(void);
 /* Answers a problem for a store error code (404, 409, 503 + Retry-After, 500). */
 int app_store_problem(struct http_resp *rs, int rc, const char *what, const char *id);
 
+/* Answers 401 with the challenge (a WWW-Authenticate value) and the detail; where
+ * the web server dropped the Authorization header (suEXEC, http.h), the detail says
+ * so and how to pass it, since no token the client sends can help. */
+int app_unauthorized(struct http_req *rq, struct http_resp *rs, const char *challenge,
+		     const char *detail);
+/* The sentence app_unauthorized() adds, also shown by /api/v2/health. */
+extern const char app_stripped_authorization[];
+
 /* The request left work in the tree (a send or cancel owed, a drain asked for, a
  * rollup wanted): a detached worker is started after the answer (lib/jobs/worker.h).
  * app_wake_worker_now() commits the request's writes and starts it at once, for a

@@ -96,6 +96,22 @@ int app_store_problem(struct http_resp *rs, int rc, const char *what, const char
 	}
 }
 
+const char app_stripped_authorization[] =
+	"the web server removed the Authorization header before taskgate could read it "
+	"(suEXEC drops REDIRECT_HTTP_AUTHORIZATION): install the .htaccess of this "
+	"release, which also passes it as HTTP_AUTHORIZATION, or set 'CGIPassAuth On' "
+	"(README, Shared hosting)";
+
+int app_unauthorized(struct http_req *rq, struct http_resp *rs, const char *challenge,
+		     const char *detail)
+{
+	http_header(rs, "WWW-Authenticate", "%s", challenge);
+	if (rq->authorization_stripped)
+		return http_problem(rs, 401, "Authorization", "%s; but %s", detail,
+				    app_stripped_authorization);
+	return http_problem(rs, 401, "Authorization", "%s", detail);
+}
+
 /* ---- I/O bindings ---- */
 
 static ssize_t fcgx_read(void *ctx, char *dst, size_t n)
@@ -136,15 +152,13 @@ static int authorize(const struct route *r, struct http_req *rq, struct http_res
 		rq->token = auth_basic_password(rq->authorization);
 	rq->auth = auth_level_of(rq->token);
 	if (r->flags & (R_CLIENT | R_ADMIN)) {
-		if (!rq->token) {
-			http_header(rs, "WWW-Authenticate", "Bearer realm=\"taskgate\"");
-			if (auth_basic_password(rq->authorization))
-				return http_problem(rs, 401, "Authorization",
-						    "this route takes only 'Authorization: Bearer "
-						    "<token>': HTTP Basic is for the status page");
-			return http_problem(rs, 401, "Authorization",
-					    "this route needs 'Authorization: Bearer <token>'");
-		}
+		if (!rq->token)
+			return app_unauthorized(
+				rq, rs, "Bearer realm=\"taskgate\"",
+				auth_basic_password(rq->authorization)
+					? "this route takes only 'Authorization: Bearer <token>': "
+					  "HTTP Basic is for the status page"
+					: "this route needs 'Authorization: Bearer <token>'");
 		int need = (r->flags & R_ADMIN) ? AUTH_ADMIN : AUTH_CLIENT;
 		if (rq->auth < need)
 			return http_problem(rs, 403, "Authorization", "the token does not grant %s access",

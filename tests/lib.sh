@@ -188,6 +188,14 @@ apache_start() {
 			echo "User www-data"
 			echo "Group www-data"
 		fi
+		# suEXEC where the host has it installed (apache2-suexec-custom) only when a
+		# test asks: mod_fcgid refuses to start as a non-root user while suEXEC is on,
+		# and the suite runs Apache as www-data (tests/run-all.sh).
+		if [ "${APACHE_SUEXEC:-0}" = 1 ]; then
+			echo "LoadModule suexec_module $m/mod_suexec.so"
+		else
+			echo "Suexec Off"
+		fi
 		echo "TypesConfig /etc/mime.types"
 		echo 'LogFormat "%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\"" combined'
 		echo "CustomLog \"$dir/logs/access.log\" combined"
@@ -219,7 +227,9 @@ apache_start() {
 	} > "$dir/httpd.conf"
 	if [ "$(id -u)" = 0 ]; then
 		chmod 0755 "$WORK"
-		chown -R www-data:www-data "$dir" "$STATE"
+		chown -R www-data:www-data "$dir"
+		# Under suEXEC taskgate runs as the site's user, who must own the tree.
+		chown -R "${APACHE_STATE_OWNER:-www-data}:" "$STATE"
 	fi
 	"$APACHE2" -t -f "$dir/httpd.conf" > "$dir/logs/configtest.log" 2>&1 ||
 		{ sed 's/^/# apache2 -t: /' "$dir/logs/configtest.log"; return 1; }

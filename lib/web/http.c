@@ -22,6 +22,30 @@ static void must(const void *p)
 		abort();
 }
 
+/* The Authorization header reaches a program only as a variable the web server was
+ * told to set: HTTP_AUTHORIZATION (lighttpd, CGIPassAuth, a rewrite's E= flag on the
+ * request that runs the program) or REDIRECT_HTTP_AUTHORIZATION (the same E= flag on
+ * the request Apache then redirected internally, as apache-conf/htaccess does). */
+static void read_authorization(struct http_req *rq, char **envp)
+{
+	char *direct = env_dup(envp, "HTTP_AUTHORIZATION");
+	char *redirected = env_dup(envp, "REDIRECT_HTTP_AUTHORIZATION");
+	char *status = env_dup(envp, "REDIRECT_STATUS");
+	char *software = env_dup(envp, "SERVER_SOFTWARE");
+	/* lighttpd sets REDIRECT_STATUS too (for PHP), so only Apache's count. */
+	rq->authorization_stripped = !direct && !redirected && status && software &&
+				     strncmp(software, "Apache", 6) == 0;
+	if (direct && !*direct && redirected) {
+		free(direct);
+		direct = NULL;
+	}
+	rq->authorization = direct ? direct : redirected;
+	if (direct)
+		free(redirected);
+	free(status);
+	free(software);
+}
+
 int http_req_read_head(struct http_req *rq, const struct http_io *io)
 {
 	memset(rq, 0, sizeof *rq);
@@ -40,9 +64,7 @@ int http_req_read_head(struct http_req *rq, const struct http_io *io)
 	must(rq->path);
 	must(rq->query);
 
-	rq->authorization = env_dup(io->envp, "HTTP_AUTHORIZATION");
-	if (!rq->authorization) /* Apache with a rewrite rule passes it here */
-		rq->authorization = env_dup(io->envp, "REDIRECT_HTTP_AUTHORIZATION");
+	read_authorization(rq, io->envp);
 	rq->content_type = env_dup(io->envp, "CONTENT_TYPE");
 	rq->idempotency_key = env_dup(io->envp, "HTTP_IDEMPOTENCY_KEY");
 	rq->prefer = env_dup(io->envp, "HTTP_PREFER");

@@ -50,6 +50,11 @@ struct http_req {
 	const struct http_io *io; /* where the body comes from */
 	int auth; /* enum auth_level granted by the token */
 	const char *token; /* bearer token presented (not logged) */
+	/* Apache routed the request here by a rewrite (REDIRECT_STATUS) and the
+	 * Authorization variables that rewrite sets, empty when the client sent no
+	 * header, are gone: something between (suEXEC keeps only HTTP_* and a few
+	 * REDIRECT_* names) dropped them, and no token can ever arrive. */
+	bool authorization_stripped;
 };
 
 /* A body sent from a source instead of memory (a file served in pieces). */

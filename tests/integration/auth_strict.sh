@@ -8,6 +8,7 @@
 #      form or text/plain body, or a body with no Content-Type, gets 415
 #  (c) Bearer is parsed strictly: one token68 word after the scheme, nothing after
 #  (d) GET /api/v2/tasks/:id/retry works with Bearer only
+#  (e) /api/v2/health says whether the Authorization header reached taskgate
 # Only 127.0.0.1 is used; every request is bounded by curl -m.
 . "$(dirname "$0")/../lib.sh"
 
@@ -77,4 +78,16 @@ expect_eq "(d) ... the task did not move" "$(task_field "$tid" .status)" CANCELL
 expect_eq "(d) GET .../retry with Bearer: 202" "$(code -H "Authorization: Bearer $CLIENT" "$BASE/api/v2/tasks/$tid/retry")" 202
 expect_eq "(d) ... and the task waits in the queue again" "$(task_field "$tid" .status)" QUEUED
 client DELETE "/api/v2/tasks/$tid"
+# ------------------------------------------- (e) does the header reach taskgate
+# /api/v2/health says, per request; "stripped" (suEXEC, apache_suexec.sh) never here.
+anon GET /api/v2/health
+expect_eq "(e) health without a header: authorization none" "$(jget .authorization)" none
+expect_eq "(e) ... and no warning" "$(jget '.warnings | length')" 0
+client GET /api/v2/health
+expect_eq "(e) health with a Bearer token: received" "$(jget .authorization)" received
+anon GET /api/v2/health -u "x:$ADMIN"
+expect_eq "(e) health with HTTP Basic: received" "$(jget .authorization)" received
+anon GET /api/v2/tasks
+check "(e) a 401 without a header does not blame the web server" \
+	bash -c 'printf "%s" "$1" | jq -e "(.detail | test(\"removed\") | not)" > /dev/null' _ "$BODY"
 finish
