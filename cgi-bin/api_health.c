@@ -2,6 +2,7 @@
  * Authorization header reach it. Public, so a load balancer or uptime monitor can
  * poll it without a token. */
 #include "fs/store.h"
+#include "model/config.h"
 #include "base/util.h"
 #include "app.h"
 
@@ -25,6 +26,8 @@ int api_health(struct http_req *rq, struct http_resp *rs)
 	jg_arr(&g);
 	if (rq->authorization_stripped)
 		jg_str(&g, app_stripped_authorization);
+	if (config_problem())
+		jg_str(&g, config_problem());
 	jg_arr_end(&g);
 	jg_obj_end(&g);
 	int st = http_json(rs, writable ? 200 : 503, &g);

@@ -231,8 +231,12 @@ static void handle(const struct http_io *io)
 	} else if (status) {
 		http_problem(&rs, status, NULL, "the request body could not be read");
 	} else if (!config_ok) {
-		http_problem(&rs, 500, NULL,
-			     "the state tree has no readable config.json; run 'taskgate.fcgi init'");
+		const char *why = config_problem();
+		if (why && strncmp(why, "config.json is missing", 22) != 0)
+			http_problem(&rs, 500, NULL, "taskgate has no usable settings: %s", why);
+		else
+			http_problem(&rs, 500, NULL, "the state tree has no config.json; run "
+						     "'taskgate.fcgi init'");
 	} else if (!r && miss == 405) {
 		http_header(&rs, "Allow", "%s", buf_str(&allow));
 		http_problem(&rs, 405, NULL, "%s is not allowed here; allowed: %s", rq.method,

@@ -64,7 +64,7 @@ fi
 # FRONTENDS (default "lighttpd apache-fcgid apache-cgi") picks the passes.
 APACHE_TESTS="servers_basic servers_errors tasks_lifecycle tasks_callbacks tasks_queue
 	tasks_failures tasks_load sweep stats health lb openapi work_model failover cog_outputs
-	task_files server_starting tasks_expiry auth_strict secret_logs strict_bodies log_file lost_attempts request_metrics"
+	task_files server_starting tasks_expiry auth_strict secret_logs strict_bodies log_file lost_attempts request_metrics config_typo"
 
 run_integration() { # $1 = script, $2 = front end, $3 = name in the summary
 	local log="$out/$3.tap" rc

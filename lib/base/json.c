@@ -114,6 +114,33 @@ yajl_val json_parse(const char *text, size_t len, const struct json_limits *lim,
 	return v;
 }
 
+void json_error_location(const char *text, size_t len, unsigned *line, unsigned *column)
+{
+	yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+	if (!h)
+		abort();
+	size_t at = len;
+	/* yajl has consumed the byte (or token) it refused: point at its last byte. */
+	if (yajl_parse(h, (const unsigned char *)text, len) != yajl_status_ok) {
+		at = yajl_get_bytes_consumed(h);
+		if (at)
+			at--;
+	}
+	yajl_free(h);
+	if (at > len)
+		at = len;
+	*line = 1;
+	*column = 1;
+	for (size_t i = 0; i < at; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*column = 1;
+		} else {
+			(*column)++;
+		}
+	}
+}
+
 void json_pointer_add(char *out, size_t n, const char *token, size_t len)
 {
 	if (n == 0)

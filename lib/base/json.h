@@ -33,6 +33,11 @@ extern const struct json_limits json_default_limits;
 yajl_val json_parse(const char *text, size_t len, const struct json_limits *lim,
 		    struct buf *err);
 
+/* Where text[0..len) stops being JSON, for a person fixing a file by hand: the
+ * 1-based line and column (in bytes) of the byte yajl stopped at (the end of the
+ * text when it is merely incomplete). */
+void json_error_location(const char *text, size_t len, unsigned *line, unsigned *column);
+
 enum json_rc { JSON_OK = 0, JSON_ABSENT, JSON_WRONG_TYPE };
 
 /* Runs yajl's stream parser over text[0..len) with the given callbacks and context

@@ -43,28 +43,115 @@ static void use_log_file(void)
 		    (int)config_int("logKeep", 3, 1, 20));
 }
 
+/* The last config.json that parsed, kept beside the run files: a typo in the
+ * operator's edit must not take the tokens with it (and under plain CGI no process
+ * lives long enough to remember a good copy in memory). */
+#define GOOD_COPY_DIR "run"
+#define GOOD_COPY_NAME "config.last-good.json"
+
+static char problem[512]; /* why config.json is not in force, or "" */
+
+const char *config_problem(void)
+{
+	return problem[0] ? problem : NULL;
+}
+
+static yajl_val parse_config(const struct buf *text, struct buf *err)
+{
+	static const struct json_limits lim = {
+		.max_bytes = 1 << 20, .max_depth = 32, .max_string = 1 << 20};
+	yajl_val v = json_parse(text->data ? text->data : "", text->len, &lim, err);
+	if (v && !YAJL_IS_OBJECT(v)) {
+		yajl_tree_free(v);
+		buf_adds(err, "the document is not a JSON object");
+		return NULL;
+	}
+	return v;
+}
+
+/* Refreshes the good copy after a config.json that parsed, unless it is already
+ * newer than that file (one stat per process, so plain CGI pays nothing more). */
+static void keep_good_copy(const struct buf *text, const struct file_stamp *config)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/" GOOD_COPY_DIR, config_state_dir());
+	snprintf(path, sizeof path, "%s/" GOOD_COPY_NAME, dir);
+	struct file_stamp copy;
+	file_stamp_take(path, &copy);
+	if (copy.present && copy.size == config->size && copy.mtime_ns >= config->mtime_ns)
+		return;
+	if (store_write_file(dir, GOOD_COPY_NAME, text->data ? text->data : "", text->len,
+			     false) != STORE_OK)
+		log_error("config: could not keep a copy of the good config.json in %s", path);
+}
+
+static yajl_val load_good_copy(void)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/" GOOD_COPY_DIR, config_state_dir());
+	struct buf text = BUF_INIT, err = BUF_INIT;
+	yajl_val v = NULL;
+	if (store_read_file(dir, GOOD_COPY_NAME, &text) == STORE_OK)
+		v = parse_config(&text, &err);
+	buf_free(&text);
+	buf_free(&err);
+	return v;
+}
+
 int config_refresh(void)
 {
 	char path[PATH_MAX];
 	struct file_stamp st;
 	snprintf(path, sizeof path, "%s/config.json", config_state_dir());
 	file_stamp_take(path, &st);
-	if (!st.present)
-		return -1;
-	if (doc && file_stamp_same(&st, &seen))
-		return 0;
-	yajl_val fresh;
-	int rc = store_load(STORE_ROOT, "config", &fresh);
-	if (rc != STORE_OK) {
-		log_error("config: %s: %s", path, store_strerror(rc));
+	if (!st.present) {
+		snprintf(problem, sizeof problem, "config.json is missing");
 		return -1;
 	}
-	if (doc)
-		yajl_tree_free(doc);
-	doc = fresh;
-	seen = st;
-	use_log_file();
-	return 0;
+	if (doc && file_stamp_same(&st, &seen))
+		return 0;
+	struct buf text = BUF_INIT, err = BUF_INIT;
+	int rc = store_read_file(config_state_dir(), "config.json", &text);
+	yajl_val fresh = rc == STORE_OK ? parse_config(&text, &err) : NULL;
+	bool good = fresh != NULL;
+	if (good) {
+		keep_good_copy(&text, &st);
+		problem[0] = '\0';
+	} else {
+		/* Never quarantined: the operator's file stays where they can fix it,
+		 * and the last good settings (this process's, else the kept copy) stay
+		 * in force meanwhile. */
+		unsigned line = 0, column = 0;
+		if (rc == STORE_OK) {
+			json_error_location(text.data ? text.data : "", text.len, &line, &column);
+			snprintf(problem, sizeof problem,
+				 "config.json does not parse (line %u, column %u: %s)", line,
+				 column, buf_str(&err));
+		} else {
+			snprintf(problem, sizeof problem, "config.json cannot be read (%s)",
+				 store_strerror(rc));
+		}
+		if (!doc)
+			fresh = load_good_copy();
+	}
+	buf_free(&text);
+	buf_free(&err);
+	seen = st; /* a broken file is not re-read until it changes */
+	if (fresh) {
+		if (doc)
+			yajl_tree_free(doc);
+		doc = fresh;
+		use_log_file(); /* before the line below: the log file is a setting */
+	}
+	if (!good) {
+		log_error("config: %s: %s; %s", path, problem + strlen("config.json "),
+			  doc ? "the last good settings stay in force until it is fixed"
+			      : "no earlier good copy either");
+		size_t n = strlen(problem);
+		snprintf(problem + n, sizeof problem - n, "; %s",
+			 doc ? "the last good settings are in force" : "no earlier good copy exists");
+	}
+	return doc ? 0 : -1;
 }
 
 yajl_val config_doc(void)
@@ -78,6 +165,7 @@ void config_free(void)
 		yajl_tree_free(doc);
 	doc = NULL;
 	memset(&seen, 0, sizeof seen);
+	problem[0] = '\0';
 }
 
 const char *config_str(const char *key, const char *fallback)

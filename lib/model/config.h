@@ -15,9 +15,16 @@
 #include "base/json.h"
 
 const char *config_state_dir(void);
-/* Loads config.json if it changed since the last call; 0, or -1 when the file is
- * missing or broken (the previous good copy, if any, stays in use). */
+/* Loads config.json if it changed since the last call. A file that does not parse
+ * is never quarantined: the last good settings (this process's, else the copy kept
+ * in run/config.last-good.json whenever one parsed) stay in force, and
+ * config_problem() and the log say what is wrong, with line and column. 0 when some
+ * good settings are in force; -1 when there are none (no config.json, or never a
+ * good one). */
 int config_refresh(void);
+/* Why config.json is not what is in force ("config.json does not parse (line 3,
+ * column 14: ...); ..."), or NULL when it is. */
+const char *config_problem(void);
 /* The parsed document (may be NULL before the first good load). */
 yajl_val config_doc(void);
 

@@ -172,7 +172,7 @@ static void test_refresh_sees_changes(void **state)
 	assert_string_equal(config_str("publicUrl", ""), "http://new");
 }
 
-static void test_broken_config_keeps_last_good_copy(void **state)
+static void test_broken_config_keeps_last_good_settings(void **state)
 {
 	write_config("{\"publicUrl\":\"http://good\"}");
 	assert_int_equal(config_refresh(), 0);
@@ -183,19 +183,27 @@ static void test_broken_config_keeps_last_good_copy(void **state)
 	snprintf(tmp, sizeof tmp, "%s.edit", path);
 	assert_int_equal(tu_write_file(tmp, "{\"publicUrl\": oops", 18), 0);
 	assert_int_equal(rename(tmp, path), 0);
-	assert_int_equal(config_refresh(), -1);
+	assert_int_equal(config_refresh(), 0);
 	assert_string_equal(config_str("publicUrl", ""), "http://good");
-	/* The broken file is quarantined, so the next refresh reports it missing and
-	 * the good copy is still there. */
-	assert_int_equal(config_refresh(), -1);
-	assert_string_equal(config_str("publicUrl", ""), "http://good");
+	assert_non_null(config_problem());
+	assert_non_null(strstr(config_problem(), "config.json does not parse (line 1, column 15:"));
+	/* Never quarantined: the operator's file stays to be fixed. */
+	assert_int_equal(config_refresh(), 0);
 	snprintf(tmp, sizeof tmp, "%s/corrupt", state_dir);
-	assert_int_equal(tu_count_entries(tmp, "root.config.", ".json"), 1);
+	assert_int_equal(tu_count_entries(tmp, "root.config.", ".json"), 0);
+	assert_true(access(path, F_OK) == 0);
+	/* A process that never saw the good file (plain CGI: every request) uses
+	 * the copy kept when it last parsed. */
+	config_free();
+	assert_int_equal(config_refresh(), 0);
+	assert_string_equal(config_str("publicUrl", ""), "http://good");
+	assert_non_null(config_problem());
 
 	/* A fixed file is picked up again. */
 	write_config("{\"publicUrl\":\"http://fixed\"}");
 	assert_int_equal(config_refresh(), 0);
 	assert_string_equal(config_str("publicUrl", ""), "http://fixed");
+	assert_null(config_problem());
 	free(path);
 }
 
@@ -230,7 +238,7 @@ int main(void)
 	    T(test_state_dir_from_environment),		T(test_before_any_config),
 	    T(test_init_tree_stores_hashed_tokens),	T(test_init_tree_keeps_existing_config),
 	    T(test_generated_tokens_are_printed_once),	T(test_refresh_sees_changes),
-	    T(test_broken_config_keeps_last_good_copy), T(test_accessors_clamp_and_fall_back),
+	    T(test_broken_config_keeps_last_good_settings), T(test_accessors_clamp_and_fall_back),
 	};
 #undef T
 	return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
